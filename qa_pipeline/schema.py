@@ -1,0 +1,137 @@
+"""Every Parquet dataset's schema, declared once. Files carry `schema_version` in their metadata.
+
+Datasets are hive-partitioned by `call_date` (the folder name, not a column inside the files)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+PARTITION = "call_date"
+
+
+def _schema(*fields: pa.Field) -> pa.Schema:
+    return pa.schema(list(fields), metadata={"schema_version": SCHEMA_VERSION})
+
+
+def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable)
+
+
+CALLS = _schema(
+    _f("call_id", pa.string(), False),
+    _f("audio_sha256", pa.string(), False),
+    _f("path", pa.string(), False),
+    _f("agent_id", pa.string()),
+    _f("team", pa.string()),
+    _f("campaign", pa.string()),
+    _f("direction", pa.string()),
+    _f("call_type", pa.string()),
+    _f("started_at", pa.timestamp("us", tz="UTC")),
+    _f("metadata_source", pa.string()),
+    _f("mode", pa.string(), False),  # stereo / mono / transcript
+    _f("duration_s", pa.float64(), False),
+    _f("channels", pa.int8(), False),
+    _f("source_channels", pa.int8()),
+    _f("source_sample_rate", pa.int32()),
+    _f("codec", pa.string()),
+    _f("language", pa.string()),
+    _f("language_probability", pa.float32()),
+    _f("agent_channel", pa.string()),  # left / right / null
+    _f("role_method", pa.string()),
+    _f("role_confidence", pa.float32()),
+    _f("role_evidence", pa.string()),
+    _f("speakers", pa.int8()),
+    _f("speech_s", pa.float64()),
+    _f("asr_model", pa.string()),
+    _f("asr_model_version", pa.string()),
+    _f("diarization_model", pa.string()),
+    _f("config_hash", pa.string(), False),
+    _f("pipeline_version", pa.string(), False),
+    _f("stage_seconds", pa.map_(pa.string(), pa.float64())),
+    _f("flags", pa.list_(pa.string())),
+    _f("status", pa.string(), False),  # ok / silent
+    _f("processed_at", pa.timestamp("us", tz="UTC"), False),
+)
+
+UTTERANCES = _schema(
+    _f("call_id", pa.string(), False),
+    _f("utterance_index", pa.int32(), False),
+    _f("speaker", pa.string(), False),
+    _f("role", pa.string(), False),
+    _f("start_s", pa.float64(), False),
+    _f("end_s", pa.float64(), False),
+    _f("text", pa.string(), False),
+    _f("mean_probability", pa.float32()),
+    _f("n_words", pa.int32()),
+)
+
+WORDS = _schema(
+    _f("call_id", pa.string(), False),
+    _f("word_index", pa.int32(), False),
+    _f("utterance_index", pa.int32()),
+    _f("speaker", pa.string(), False),
+    _f("role", pa.string(), False),
+    _f("start_s", pa.float64(), False),
+    _f("end_s", pa.float64(), False),
+    _f("text", pa.string(), False),
+    _f("probability", pa.float32()),
+)
+
+METRICS = _schema(
+    _f("call_id", pa.string(), False),
+    _f("duration_s", pa.float64(), False),
+    _f("agent_talk_s", pa.float64()),
+    _f("customer_talk_s", pa.float64()),
+    _f("unknown_talk_s", pa.float64()),
+    _f("agent_talk_ratio", pa.float32()),
+    _f("customer_talk_ratio", pa.float32()),
+    _f("silence_total_s", pa.float64()),
+    _f("silence_longest_s", pa.float64()),
+    _f("silence_longest_at_s", pa.float64()),
+    _f("hold_count", pa.int32()),
+    _f("hold_total_s", pa.float64()),
+    _f("holds", pa.list_(pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())]))),
+    _f("overtalk_s", pa.float64()),
+    _f("agent_interruptions", pa.int32()),
+    _f("customer_interruptions", pa.int32()),
+    _f("agent_wpm", pa.float32()),
+    _f("customer_wpm", pa.float32()),
+    _f("agent_first_word_s", pa.float64()),
+    _f("longest_monologue_s", pa.float64()),
+    _f("longest_monologue_role", pa.string()),
+    _f("longest_monologue_at_s", pa.float64()),
+)
+
+FAILURES = _schema(
+    _f("failure_id", pa.string(), False),
+    _f("path", pa.string(), False),
+    _f("call_id", pa.string()),
+    _f("audio_sha256", pa.string()),
+    _f("stage", pa.string(), False),
+    _f("error_code", pa.string(), False),
+    _f("message", pa.string(), False),
+    _f("failed_at", pa.timestamp("us", tz="UTC"), False),
+    _f("config_hash", pa.string()),
+)
+
+DATASETS: dict[str, pa.Schema] = {
+    "calls": CALLS,
+    "utterances": UTTERANCES,
+    "words": WORDS,
+    "metrics": METRICS,
+    "failures": FAILURES,
+}
+
+
+def to_table(rows: Iterable[Mapping], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) -> Table of exactly `schema`; a missing nullable field is null, an extra key is an error."""
+    rows = list(rows)
+    names = set(schema.names)
+    for r in rows:
+        extra = set(r) - names
+        if extra:
+            raise ValueError(f"fields {sorted(extra)} are not in the schema ({schema.names})")
+    return pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema)

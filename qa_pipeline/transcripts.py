@@ -1,0 +1,84 @@
+"""Calls already transcribed elsewhere: `*.transcript.json` files go through the same analysis without audio.
+
+Format (one file per call):
+    {"call_id", "agent_id", "team", "campaign", "direction", "call_type", "started_at", "language",
+     "utterances": [{"speaker": "agent"|"customer", "start": s, "end": s, "text": "..."}]}
+Word times are spread evenly over each utterance (the import has none); their probability is left empty."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from . import __version__
+from .config import PipelineConfig
+from .errors import IngestError
+from .ingest import _validated, file_sha256
+from .metrics import conversation_metrics
+from .pipeline import CallResult, _timestamp, call_date_of, metrics_row, utterance_rows, word_rows
+from .types import AGENT, CUSTOMER, CallMeta, Utterance, Word
+
+FORMAT_HELP = (
+    '{"call_id", "agent_id", "team", "campaign", "direction", "call_type", "started_at", "language", '
+    '"utterances": [{"speaker": "agent"|"customer", "start": s, "end": s, "text"}]}'
+)
+
+
+def import_transcript(path: Path, config: PipelineConfig) -> CallResult:
+    """Read one transcript JSON and produce the same rows as an audio call (mode `transcript`).
+
+    Raises:
+        IngestError: not JSON, or a field is missing or malformed (the message names it and shows the format).
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IngestError(f"{path}: not valid JSON ({e}); expected {FORMAT_HELP}", code="E110") from e
+    if not isinstance(data, dict) or not isinstance(data.get("utterances"), list):
+        raise IngestError(f"{path}: expected an object with an 'utterances' list: {FORMAT_HELP}", code="E111")
+    if not data.get("call_id"):
+        raise IngestError(f"{path}: 'call_id' is missing: {FORMAT_HELP}", code="E112")
+    fields = _validated(data, str(path))
+    utterances: list[Utterance] = []
+    words: list[Word] = []
+    for i, u in enumerate(data["utterances"]):
+        try:
+            speaker = str(u["speaker"]).lower()
+            start, end, text = float(u["start"]), float(u["end"]), str(u["text"]).strip()
+        except (KeyError, TypeError, ValueError) as e:
+            raise IngestError(f"{path}: utterance {i} needs speaker, start, end, text ({e})", code="E113") from e
+        if speaker not in (AGENT, CUSTOMER):
+            raise IngestError(f"{path}: utterance {i} speaker {speaker!r} must be 'agent' or 'customer'", code="E114")
+        if end < start:
+            raise IngestError(f"{path}: utterance {i} ends ({end}) before it starts ({start})", code="E115")
+        tokens = text.split()
+        step = (end - start) / max(1, len(tokens))
+        for k, tok in enumerate(tokens):
+            words.append(Word(round(start + k * step, 3), round(start + (k + 1) * step, 3), tok, 1.0, speaker))
+        utterances.append(Utterance(len(utterances), speaker, speaker, start, end, text, 1.0, len(tokens)))
+    utterances.sort(key=lambda u: u.start)
+    utterances = [Utterance(i, u.speaker, u.role, u.start, u.end, u.text, u.mean_probability, u.n_words)
+                  for i, u in enumerate(utterances)]
+    sha = file_sha256(Path(path))
+    meta = CallMeta(path=str(path), call_id=str(data["call_id"]), audio_sha256=sha, metadata_source="transcript",
+                    **{k: fields[k] for k in ("agent_id", "team", "campaign", "direction", "call_type",
+                                              "started_at", "language")})
+    duration = max((u.end for u in utterances), default=0.0)
+    talk: dict[str, list[tuple[float, float]]] = {}
+    for u in utterances:
+        talk.setdefault(u.role, []).append((u.start, u.end))
+    counts = {r: sum(u.n_words for u in utterances if u.role == r) for r in talk}
+    metrics = conversation_metrics(duration, talk, utterances, counts, config.metrics)
+    roles = {AGENT: AGENT, CUSTOMER: CUSTOMER}
+    call_row = dict(
+        call_id=meta.call_id, audio_sha256=sha, path=str(path), agent_id=meta.agent_id, team=meta.team,
+        campaign=meta.campaign, direction=meta.direction, call_type=meta.call_type,
+        started_at=_timestamp(meta.started_at), metadata_source="transcript", mode="transcript",
+        duration_s=round(duration, 3), channels=0, language=meta.language, role_method="import",
+        role_confidence=1.0, speakers=len(talk), config_hash=config.hash(), pipeline_version=__version__,
+        stage_seconds={}, flags=[], status="ok" if utterances else "silent",
+        processed_at=dt.datetime.now(dt.timezone.utc),
+    )
+    return CallResult(call_date_of(meta), call_row, utterance_rows(meta.call_id, tuple(utterances)),
+                      word_rows(meta.call_id, words, tuple(utterances), roles), metrics_row(meta.call_id, metrics))
