@@ -90,12 +90,25 @@ class MetricsOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalysisOptions:
+    scripts_dir: str | None = None
+    """Folder of the user's script YAML files (per campaign / call type); the defaults are always available."""
+    forbidden_phrases: tuple[str, ...] = ()
+    """Extra phrases the agent must never say (commercial secrets, banned words); flagged as critical."""
+    dead_air_flag_s: float = 10.0
+    low_transcript_probability: float = 0.6
+    negative_ending: float = -0.4
+    """Customer sentiment at the end of the call at or below this is flagged."""
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     audio: AudioOptions = field(default_factory=AudioOptions)
     vad: VadOptions = field(default_factory=VadOptions)
     asr: AsrOptions = field(default_factory=AsrOptions)
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     diarization: dict = field(default_factory=dict)
     """Keyword arguments of qa_pipeline.diarization.DiarizationOptions."""
     workers: int = 1
@@ -112,12 +125,28 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+    def analysis_hash(self) -> str:
+        """Hash of the analysis options and the default scripts/lexicons: a change re-analyses stored transcripts
+        without transcribing again."""
+        from pathlib import Path as _P
+
+        h = hashlib.sha256(json.dumps(dataclasses.asdict(self.analysis), sort_keys=True, default=str).encode())
+        defaults = _P(__file__).parent / "defaults"
+        files = sorted(defaults.rglob("*.yaml"))
+        if self.analysis.scripts_dir:
+            files += sorted(_P(self.analysis.scripts_dir).glob("*.y*ml"))
+        for f in files:
+            h.update(f.name.encode() + f.read_bytes())
+        return h.hexdigest()[:12]
+
+
 _SECTIONS = {
     "ingest": IngestOptions,
     "audio": AudioOptions,
     "vad": VadOptions,
     "asr": AsrOptions,
     "metrics": MetricsOptions,
+    "analysis": AnalysisOptions,
 }
 
 

@@ -44,6 +44,7 @@ class CallResult:
     utterances: list[dict]
     words: list[dict]
     metrics: dict
+    analysis: dict = field(default_factory=dict)  # dataset name -> rows (compliance, events, flags, sentiment)
 
 
 @dataclass
@@ -183,6 +184,8 @@ def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None) ->
     metrics = conversation_metrics(duration, talk, utterances, counts, config.metrics)
     stage("metrics", t0)
 
+    loudness = utterance_loudness(utterances, activity.energy_db, activity.frame_s, stereo)
+
     status = "ok"
     if not words:
         status = "silent"
@@ -227,21 +230,66 @@ def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None) ->
         status=status,
         processed_at=dt.datetime.now(dt.timezone.utc),
     )
+    utt_rows = utterance_rows(meta.call_id, utterances, loudness)
+    m_row = metrics_row(meta.call_id, metrics)
+    t0 = time.perf_counter()
+    analysis = analyse_rows(call_row, utterances, utt_rows, m_row, config)
+    stage("analysis", t0)
     return CallResult(
         call_date=call_date_of(meta),
         calls=call_row,
-        utterances=utterance_rows(meta.call_id, utterances),
+        utterances=utt_rows,
         words=word_rows(meta.call_id, words, utterances, roles),
-        metrics=metrics_row(meta.call_id, metrics),
+        metrics=m_row,
+        analysis=analysis,
     )
 
 
-def utterance_rows(call_id: str, utterances: tuple[Utterance, ...]) -> list[dict]:
+def utterance_loudness(utterances, energy_db: np.ndarray, frame_s: float, stereo: bool) -> list[float | None]:
+    """Mean level (dBFS) of each utterance on its own channel."""
+    out: list[float | None] = []
+    for u in utterances:
+        ch = 1 if (stereo and u.speaker == "ch1") else 0
+        a, b = int(u.start / frame_s), max(int(u.start / frame_s) + 1, int(u.end / frame_s))
+        seg = energy_db[ch, a:b]
+        seg = seg[seg > -60.0]
+        out.append(round(float(np.mean(seg)), 2) if seg.size else None)
+    return out
+
+
+def analyse_rows(call_row: dict, utterances, utt_rows: list[dict], m_row: dict, config: PipelineConfig) -> dict:
+    """Run the analysis stage; fills sentiment into `utt_rows` and analysis fields into `call_row` (in place:
+    both are this call's fresh rows) and returns the analysis datasets' rows."""
+    from .analysis import CallFacts, analyse, analysis_rows
+
+    facts = CallFacts(
+        call_id=call_row["call_id"], language=call_row.get("language"), call_type=call_row.get("call_type"),
+        direction=call_row.get("direction"), campaign=call_row.get("campaign"), duration_s=call_row["duration_s"],
+        holds=tuple((h["start_s"], h["end_s"]) for h in (m_row.get("holds") or [])),
+        silence_longest_s=m_row.get("silence_longest_s") or 0.0, silence_longest_at=m_row.get("silence_longest_at_s"),
+        call_flags=tuple(call_row.get("flags") or ()),
+    )
+    a = analyse(facts, utterances, config.analysis, [r.get("loudness_db") for r in utt_rows])
+    for row, sent in zip(utt_rows, a.utterance_sentiment):
+        row["sentiment"], row["sentiment_label"] = sent.score, sent.label
+    call_row.update(analysis_hash=config.analysis_hash(), script_id=a.script.id, script_version=a.script.version,
+                    outcome=a.outcome)
+    return analysis_rows(call_row["call_id"], a)
+
+
+def utterance_rows(call_id: str, utterances: tuple[Utterance, ...], loudness=None) -> list[dict]:
+    loudness = loudness or [None] * len(utterances)
     return [
         dict(call_id=call_id, utterance_index=u.index, speaker=u.speaker, role=u.role, start_s=u.start, end_s=u.end,
-             text=u.text, mean_probability=u.mean_probability, n_words=u.n_words)
-        for u in utterances
+             text=u.text, mean_probability=u.mean_probability, n_words=u.n_words, loudness_db=lvl)
+        for u, lvl in zip(utterances, loudness)
     ]
+
+
+def utterances_from_rows(rows: list[dict]) -> tuple[Utterance, ...]:
+    return tuple(Utterance(r["utterance_index"], r["speaker"], r["role"], r["start_s"], r["end_s"], r["text"],
+                           r["mean_probability"] if r["mean_probability"] is not None else 1.0, r["n_words"] or 0)
+                 for r in sorted(rows, key=lambda r: r["utterance_index"]))
 
 
 def word_rows(call_id: str, words, utterances: tuple[Utterance, ...], roles: dict) -> list[dict]:

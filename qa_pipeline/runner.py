@@ -47,16 +47,41 @@ class RunSummary:
     def text(self) -> str:
         hours = self.audio_s / 3600
         speed = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
+        again = f", re-analysed {self.count('reanalysed')}" if self.count("reanalysed") else ""
         return (
-            f"done {self.count('done')}, skipped {self.count('skipped')}, failed {self.count('failed')}; "
+            f"done {self.count('done')}, skipped {self.count('skipped')}{again}, failed {self.count('failed')}; "
             f"audio {hours:.2f} h in {self.wall_s:.0f} s wall ({speed:.1f}x realtime)"
         )
 
 
-def done_index(data_dir: str | Path) -> dict[str, tuple[str, str]]:
-    """audio_sha256 -> (call_id, config_hash) of every completed call."""
-    table = read_dataset(data_dir, "calls", ["audio_sha256", "call_id", "config_hash"])
-    return {s: (c, h) for s, c, h in zip(*(table.column(n).to_pylist() for n in ("audio_sha256", "call_id", "config_hash")))}
+def done_index(data_dir: str | Path) -> dict[str, tuple[str, str, str | None]]:
+    """audio_sha256 -> (call_id, config_hash, analysis_hash) of every completed call."""
+    names = ("audio_sha256", "call_id", "config_hash", "analysis_hash")
+    table = read_dataset(data_dir, "calls", list(names))
+    return {s: (c, h, a) for s, c, h, a in zip(*(table.column(n).to_pylist() for n in names))}
+
+
+def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig) -> None:
+    """Re-run only the analysis of a stored call (scripts, lexicons or analysis options changed)."""
+    import pyarrow.compute as pc
+
+    from .pipeline import analyse_rows, utterances_from_rows
+
+    def rows(name):
+        t = read_dataset(data_dir, name)
+        return t.filter(pc.equal(t.column("call_id"), call_id)).to_pylist()
+
+    (call_row,) = rows("calls")
+    call_date = call_row.pop("call_date")
+    utt_rows = rows("utterances")
+    for r in utt_rows:
+        r.pop("call_date")
+    (m_row,) = rows("metrics")
+    analysis = analyse_rows(call_row, utterances_from_rows(utt_rows), utt_rows, m_row, config)
+    write_rows(data_dir, "utterances", call_date, call_id, utt_rows)
+    for name, r in analysis.items():
+        write_rows(data_dir, name, call_date, call_id, r)
+    write_rows(data_dir, "calls", call_date, call_id, [call_row])
 
 
 def write_result(data_dir: str | Path, result: CallResult) -> None:
@@ -64,6 +89,8 @@ def write_result(data_dir: str | Path, result: CallResult) -> None:
     write_rows(data_dir, "utterances", result.call_date, cid, result.utterances)
     write_rows(data_dir, "words", result.call_date, cid, result.words)
     write_rows(data_dir, "metrics", result.call_date, cid, [result.metrics])
+    for name, rows in result.analysis.items():
+        write_rows(data_dir, name, result.call_date, cid, rows)
     write_rows(data_dir, "calls", result.call_date, cid, [result.calls])  # last: marks the call complete
 
 
@@ -112,6 +139,12 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
     meta = None
     try:
         if p.name.endswith(".transcript.json"):
+            from .ingest import file_sha256
+
+            index = done if done is not None else done_index(data_dir)
+            previous = index.get(file_sha256(p))
+            if previous and previous[2] == config.analysis_hash() and not force:
+                return Outcome(path, "skipped", previous[0], 0.0, "already imported")
             result = import_transcript(p, config)
             write_result(data_dir, result)
             return Outcome(path, "done", result.calls["call_id"], 0.0)
@@ -123,14 +156,17 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
         index = done if done is not None else done_index(data_dir)
         previous = index.get(meta.audio_sha256)
         if previous and previous[1] == config.hash() and not force:
-            return Outcome(path, "skipped", previous[0], 0.0, "already processed")
+            if previous[2] == config.analysis_hash():
+                return Outcome(path, "skipped", previous[0], 0.0, "already processed")
+            reanalyse(data_dir, previous[0], config)
+            return Outcome(path, "reanalysed", previous[0], 0.0, "analysis changed: re-analysed stored transcript")
         result = process_call(meta, models_for(config))
         write_result(data_dir, result)
         return Outcome(path, "done", meta.call_id, result.calls["duration_s"])
     except Exception as e:  # noqa: BLE001 - one bad call must never stop the batch; it is recorded
         if isinstance(e, FileNotFoundError):
             e = IngestError(f"{p}: file disappeared during processing", code="E104")
-        log.warning("%s failed: %s", path, e)
+        log.warning("%s failed: %s", path, e, exc_info=not isinstance(e, QAPipelineError))
         record_failure(
             data_dir, path, e,
             call_id=meta.call_id if meta else None,

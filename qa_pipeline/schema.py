@@ -49,6 +49,10 @@ CALLS = _schema(
     _f("asr_model_version", pa.string()),
     _f("diarization_model", pa.string()),
     _f("config_hash", pa.string(), False),
+    _f("analysis_hash", pa.string()),
+    _f("script_id", pa.string()),
+    _f("script_version", pa.string()),
+    _f("outcome", pa.string()),
     _f("pipeline_version", pa.string(), False),
     _f("stage_seconds", pa.map_(pa.string(), pa.float64())),
     _f("flags", pa.list_(pa.string())),
@@ -66,6 +70,9 @@ UTTERANCES = _schema(
     _f("text", pa.string(), False),
     _f("mean_probability", pa.float32()),
     _f("n_words", pa.int32()),
+    _f("sentiment", pa.float32()),
+    _f("sentiment_label", pa.string()),
+    _f("loudness_db", pa.float32()),
 )
 
 WORDS = _schema(
@@ -117,13 +124,74 @@ FAILURES = _schema(
     _f("config_hash", pa.string()),
 )
 
+_EVIDENCE = (
+    _f("utterance_index", pa.int32()),
+    _f("start_s", pa.float64()),
+    _f("end_s", pa.float64()),
+)
+
+COMPLIANCE = _schema(
+    _f("call_id", pa.string(), False),
+    _f("script_id", pa.string(), False),
+    _f("script_version", pa.string(), False),
+    _f("rule_id", pa.string(), False),
+    _f("phase", pa.string(), False),
+    _f("result", pa.string(), False),  # passed / failed / not_applicable
+    _f("severity", pa.string(), False),
+    _f("reason", pa.string()),
+    *_EVIDENCE,
+    _f("matched_text", pa.string()),
+    _f("match_method", pa.string()),
+    _f("confidence", pa.float32()),
+)
+
+EVENTS = _schema(
+    _f("call_id", pa.string(), False),
+    _f("event_type", pa.string(), False),
+    _f("role", pa.string()),
+    *_EVIDENCE,
+    _f("evidence_text", pa.string()),
+    _f("confidence", pa.float32()),
+    _f("detail", pa.string()),
+)
+
+FLAGS = _schema(
+    _f("call_id", pa.string(), False),
+    _f("flag_id", pa.string(), False),
+    _f("flag_type", pa.string(), False),
+    _f("severity", pa.string(), False),
+    _f("reason", pa.string(), False),
+    _f("rule_id", pa.string()),
+    *_EVIDENCE,
+)
+
+SENTIMENT = _schema(
+    _f("call_id", pa.string(), False),
+    _f("role", pa.string(), False),
+    _f("mean", pa.float32()),
+    _f("start", pa.float32()),
+    _f("end", pa.float32()),
+    _f("q1", pa.float32()),
+    _f("q2", pa.float32()),
+    _f("q3", pa.float32()),
+    _f("q4", pa.float32()),
+    _f("trajectory", pa.string()),
+    _f("escalations", pa.list_(pa.struct([("utterance_index", pa.int32()), ("start_s", pa.float64()),
+                                          ("reason", pa.string())]))),
+)
+
 DATASETS: dict[str, pa.Schema] = {
     "calls": CALLS,
     "utterances": UTTERANCES,
     "words": WORDS,
     "metrics": METRICS,
     "failures": FAILURES,
+    "compliance": COMPLIANCE,
+    "events": EVENTS,
+    "flags": FLAGS,
+    "sentiment": SENTIMENT,
 }
+ANALYSIS_DATASETS = ("compliance", "events", "flags", "sentiment")
 
 
 def to_table(rows: Iterable[Mapping], schema: pa.Schema) -> pa.Table:

@@ -16,7 +16,7 @@ from .config import PipelineConfig
 from .errors import IngestError
 from .ingest import _validated, file_sha256
 from .metrics import conversation_metrics
-from .pipeline import CallResult, _timestamp, call_date_of, metrics_row, utterance_rows, word_rows
+from .pipeline import CallResult, _timestamp, analyse_rows, call_date_of, metrics_row, utterance_rows, word_rows
 from .types import AGENT, CUSTOMER, CallMeta, Utterance, Word
 
 FORMAT_HELP = (
@@ -80,5 +80,8 @@ def import_transcript(path: Path, config: PipelineConfig) -> CallResult:
         stage_seconds={}, flags=[], status="ok" if utterances else "silent",
         processed_at=dt.datetime.now(dt.timezone.utc),
     )
-    return CallResult(call_date_of(meta), call_row, utterance_rows(meta.call_id, tuple(utterances)),
-                      word_rows(meta.call_id, words, tuple(utterances), roles), metrics_row(meta.call_id, metrics))
+    utt_rows = utterance_rows(meta.call_id, tuple(utterances))
+    m_row = metrics_row(meta.call_id, metrics)
+    analysis = analyse_rows(call_row, tuple(utterances), utt_rows, m_row, config)
+    return CallResult(call_date_of(meta), call_row, utt_rows, word_rows(meta.call_id, words, tuple(utterances), roles),
+                      m_row, analysis)

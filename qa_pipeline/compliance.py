@@ -1,0 +1,430 @@
+"""Script compliance: scripts as YAML data, matched against what the agent said, each result with its evidence.
+
+A script has named phrase sets (equivalent phrasings of one requirement) and rules. Each rule requires `any`,
+`all` or `none` of its phrase sets (and/or spaCy token patterns), optionally within the first `within_s` seconds or
+the last `last_s` seconds of the conversation, and optionally `before` another rule. Matching runs on spaCy tokens
+(PhraseMatcher on lower-cased text, Matcher for token patterns), then fuzzily (rapidfuzz) so that a phrase garbled
+by ASR still counts, with a lower confidence."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from .errors import ConfigError
+from .types import AGENT, CUSTOMER, Utterance
+
+DEFAULT_SCRIPTS = Path(__file__).parent / "defaults" / "scripts"
+REQUIRES = ("any", "all", "none")
+SEVERITIES = ("info", "minor", "major", "critical")
+_RULE_KEYS = {"id", "phase", "description", "require", "phrases", "patterns", "within_s", "last_s", "before",
+              "severity", "applies_to", "speaker", "company_names"}
+FUZZY_MIN_CHARS = 8
+FUZZY_THRESHOLD = 88.0
+
+
+class ScriptError(ConfigError):
+    code = "E610"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    phase: str
+    description: str
+    require: str
+    phrase_sets: tuple[str, ...] = ()
+    patterns: tuple = ()
+    within_s: float | None = None
+    last_s: float | None = None
+    before: str | None = None
+    severity: str = "major"
+    call_types: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    speaker: str = AGENT
+    company_names: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    id: str
+    version: str
+    language: str
+    phrases: dict
+    rules: tuple[Rule, ...]
+    companies: tuple[str, ...] = ()
+    path: str = ""
+    campaigns: tuple[str, ...] = ()  # empty: any campaign
+    call_types: tuple[str, ...] = ()  # empty: any call type
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    utterance_index: int
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float
+    method: str  # phrase / pattern / fuzzy
+    phrase_set: str
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceResult:
+    rule_id: str
+    phase: str
+    result: str  # passed / failed / not_applicable
+    severity: str
+    reason: str
+    evidence: tuple[Match, ...] = field(default_factory=tuple)
+    confidence: float = 1.0
+
+
+def _check_patterns(path: Path, line: int | None, rid: str, patterns: list) -> None:
+    """Compile the token patterns once at load time, so a bad one is reported with its file and line."""
+    import spacy
+    from spacy.errors import MatchPatternError
+    from spacy.matcher import Matcher
+
+    try:
+        Matcher(spacy.blank("xx").vocab).add(rid, patterns)
+    except (MatchPatternError, ValueError) as e:
+        raise _fail(path, line, f"rule {rid!r}: invalid token pattern ({str(e).strip().splitlines()[-1]}); "
+                    "note that YAML reads unquoted on/off/yes/no as booleans: quote them") from e
+
+
+def _fail(path: Path, line: int | None, problem: str) -> ScriptError:
+    where = f"{path}:{line}" if line else str(path)
+    return ScriptError(f"invalid script {where}: {problem}")
+
+
+def load_script(path: str | Path) -> Script:
+    """Read and validate a script file.
+
+    Raises:
+        ScriptError: with the file, the line and the problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except OSError as e:
+        raise _fail(path, None, f"cannot be read ({e})") from e
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise _fail(path, None if line is None else line + 1, f"not valid YAML ({getattr(e, 'problem', e)})") from e
+    if not isinstance(data, dict):
+        raise _fail(path, 1, "top level must be a mapping with script, version, language, phrases, rules")
+    lines: dict[int, int] = {}
+    for key_node, value_node in getattr(root, "value", []):
+        if getattr(key_node, "value", None) == "rules" and hasattr(value_node, "value"):
+            lines = {i: item.start_mark.line + 1 for i, item in enumerate(value_node.value)}
+    for key in ("script", "language", "rules"):
+        if key not in data:
+            raise _fail(path, 1, f"missing top-level key {key!r}")
+    phrases_raw = data.get("phrases") or {}
+    if not isinstance(phrases_raw, dict):
+        raise _fail(path, None, "'phrases' must map a name to a list of phrases")
+    phrases = {}
+    for name, values in phrases_raw.items():
+        if not isinstance(values, list) or not all(isinstance(v, (str, int, float)) for v in values):
+            raise _fail(path, None, f"phrase set {name!r} must be a list of strings")
+        phrases[str(name)] = tuple(str(v).lower() for v in values)
+    rules = []
+    seen = set()
+    if not isinstance(data["rules"], list):
+        raise _fail(path, None, "'rules' must be a list")
+    for i, raw in enumerate(data["rules"]):
+        line = lines.get(i)
+        if not isinstance(raw, dict):
+            raise _fail(path, line, f"rule {i} must be a mapping")
+        unknown = set(raw) - _RULE_KEYS
+        if unknown:
+            raise _fail(path, line, f"rule {raw.get('id', i)!r} has unknown key(s) {sorted(unknown)}; accepted: {sorted(_RULE_KEYS)}")
+        rid = raw.get("id")
+        if not rid or not isinstance(rid, str):
+            raise _fail(path, line, f"rule {i} needs an 'id'")
+        if rid in seen:
+            raise _fail(path, line, f"rule id {rid!r} is used twice")
+        seen.add(rid)
+        require = raw.get("require", "any")
+        if require not in REQUIRES:
+            raise _fail(path, line, f"rule {rid!r}: require must be one of {REQUIRES}, not {require!r}")
+        severity = raw.get("severity", "major")
+        if severity not in SEVERITIES:
+            raise _fail(path, line, f"rule {rid!r}: severity must be one of {SEVERITIES}, not {severity!r}")
+        sets = raw.get("phrases") or []
+        if not isinstance(sets, list):
+            raise _fail(path, line, f"rule {rid!r}: phrases must be a list of phrase-set names or phrases")
+        patterns = raw.get("patterns") or []
+        if not isinstance(patterns, list) or not all(isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns):
+            raise _fail(path, line, f"rule {rid!r}: patterns must be a list of spaCy token patterns (lists of dicts)")
+        if patterns:
+            _check_patterns(path, line, rid, patterns)
+        if not sets and not patterns:
+            raise _fail(path, line, f"rule {rid!r} has neither phrases nor patterns")
+        for key in ("within_s", "last_s"):
+            if raw.get(key) is not None and not isinstance(raw[key], (int, float)):
+                raise _fail(path, line, f"rule {rid!r}: {key} must be a number of seconds")
+        applies = raw.get("applies_to") or {}
+        if not isinstance(applies, dict) or set(applies) - {"call_types", "events", "direction"}:
+            raise _fail(path, line, f"rule {rid!r}: applies_to accepts call_types, events, direction")
+        direction = applies.get("direction")
+        rules.append(Rule(
+            id=rid, phase=str(raw.get("phase", rid.split(".")[0])), description=str(raw.get("description", "")),
+            require=require, phrase_sets=tuple(str(s).lower() if str(s) not in phrases else str(s) for s in sets),
+            patterns=tuple(patterns), within_s=raw.get("within_s"), last_s=raw.get("last_s"),
+            before=raw.get("before"), severity=severity,
+            call_types=tuple(applies.get("call_types") or ()), events=tuple(applies.get("events") or ()),
+            directions=tuple([direction] if isinstance(direction, str) else (direction or ())),
+            speaker=str(raw.get("speaker", AGENT)), company_names=bool(raw.get("company_names", False)),
+        ))
+    ids = {r.id for r in rules}
+    for r in rules:
+        if r.before and r.before not in ids:
+            raise _fail(path, lines.get([x.id for x in rules].index(r.id)), f"rule {r.id!r}: before refers to unknown rule {r.before!r}")
+    companies = tuple(str(c).lower() for c in (data.get("companies") or ()))
+    for key in ("campaigns", "call_types"):
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise _fail(path, None, f"{key!r} must be a list")
+    return Script(id=str(data["script"]), version=str(data.get("version", "1")), language=str(data["language"]),
+                  phrases=phrases, rules=tuple(rules), companies=companies, path=str(path),
+                  campaigns=tuple(str(c) for c in data.get("campaigns") or ()),
+                  call_types=tuple(str(c) for c in data.get("call_types") or ()))
+
+
+def select_script(scripts: Sequence[Script], *, language: str | None, campaign: str | None,
+                  call_type: str | None) -> Script:
+    """The most specific script for the call's language, campaign and call type; else the language default."""
+    lang = language or "en"
+    best, best_score = None, -1
+    for sc in scripts:
+        if sc.language != lang:
+            continue
+        if sc.campaigns and campaign not in sc.campaigns:
+            continue
+        if sc.call_types and call_type not in sc.call_types:
+            continue
+        score = 2 * bool(sc.campaigns) + bool(sc.call_types)
+        if score > best_score:
+            best, best_score = sc, score
+    return best or default_script(lang if (DEFAULT_SCRIPTS / f"{lang}.yaml").is_file() else "en")
+
+
+def load_scripts(folder: str | Path | None) -> tuple[Script, ...]:
+    """Every *.yaml script of `folder` (validated), plus the defaults."""
+    defaults = tuple(load_script(p) for p in sorted(DEFAULT_SCRIPTS.glob("*.yaml")))
+    if folder is None:
+        return defaults
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScriptError(f"scripts folder {folder} does not exist")
+    return tuple(load_script(p) for p in sorted(folder.glob("*.y*ml"))) + defaults
+
+
+@functools.lru_cache(maxsize=None)
+def default_script(language: str) -> Script:
+    path = DEFAULT_SCRIPTS / f"{language}.yaml"
+    if not path.is_file():
+        path = DEFAULT_SCRIPTS / "en.yaml"
+    return load_script(path)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
+
+
+class ScriptMatcher:
+    """spaCy matchers built once per (script, nlp)."""
+
+    def __init__(self, script: Script, nlp):
+        from spacy.matcher import Matcher, PhraseMatcher
+
+        self.script = script
+        self.nlp = nlp
+        self.phrase_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.token_matcher = Matcher(nlp.vocab)
+        self.set_phrases: dict[str, tuple[str, ...]] = {}
+        for rule in script.rules:
+            for s in rule.phrase_sets:
+                self.set_phrases[s] = script.phrases.get(s, (s,))
+            if rule.company_names and script.companies:
+                self.set_phrases[f"{rule.id}#companies"] = script.companies
+            if rule.patterns:
+                self.token_matcher.add(f"{rule.id}#patterns", [list(p) for p in rule.patterns])
+        for name, values in self.set_phrases.items():
+            self.phrase_matcher.add(name, list(nlp.tokenizer.pipe(values)))
+        # only patterns on lemmas or tags need the full pipeline; plain tokens are many times faster
+        tagged = {"LEMMA", "POS", "TAG", "MORPH", "DEP", "ENT_TYPE"}
+        self.needs_tags = any(tagged & set(tok) for r in script.rules for p in r.patterns for tok in p)
+
+    def docs(self, texts: Sequence[str]) -> list:
+        return list(self.nlp.pipe(texts) if self.needs_tags else self.nlp.tokenizer.pipe(texts))
+
+    def rule_sets(self, rule: Rule) -> list[str]:
+        sets = list(rule.phrase_sets)
+        if rule.company_names and self.script.companies:
+            sets.append(f"{rule.id}#companies")
+        if rule.patterns:
+            sets.append(f"{rule.id}#patterns")
+        return sets
+
+    def find(self, docs: Sequence, utterances: Sequence[Utterance]) -> dict[str, list[Match]]:
+        """All matches of every phrase set and pattern group, per set name."""
+        from rapidfuzz import fuzz
+
+        found: dict[str, list[Match]] = {}
+        strings = self.nlp.vocab.strings
+        for doc, u in zip(docs, utterances):
+            hit_sets = set()
+            for matcher, method in ((self.phrase_matcher, "phrase"), (self.token_matcher, "pattern")):
+                for match_id, s, e in matcher(doc):
+                    name = strings[match_id]
+                    span = doc[s:e]
+                    found.setdefault(name, []).append(_match(u, doc, span.start_char, span.end_char, 1.0, method, name))
+                    hit_sets.add(name)
+            norm = _norm(u.text)
+            for name, values in self.set_phrases.items():
+                if name in hit_sets:
+                    continue
+                for phrase in values:
+                    if len(phrase) < FUZZY_MIN_CHARS or len(norm) < len(phrase) * 0.8:
+                        continue
+                    al = fuzz.partial_ratio_alignment(phrase, norm, score_cutoff=FUZZY_THRESHOLD)
+                    if al is not None:
+                        found.setdefault(name, []).append(
+                            _match(u, None, al.dest_start, al.dest_end, round(al.score / 100, 3), "fuzzy", name, norm))
+                        break
+        for matches in found.values():
+            matches.sort(key=lambda m: m.start_s)
+        return found
+
+
+def _match(u: Utterance, doc, start_char: int, end_char: int, confidence: float, method: str, name: str,
+           text: str | None = None) -> Match:
+    text = text if text is not None else doc.text
+    n = max(1, len(text))
+    dur = u.end - u.start
+    # the words' own times are not carried here: the span is placed proportionally inside the utterance
+    s = u.start + dur * start_char / n
+    e = u.start + dur * end_char / n
+    return Match(u.index, round(s, 2), round(max(e, s), 2), text[start_char:end_char], confidence, method, name)
+
+
+def check_compliance(
+    script: Script,
+    matcher: ScriptMatcher,
+    utterances: Sequence[Utterance],
+    docs: Sequence,
+    *,
+    call_type: str | None,
+    direction: str | None,
+    events: set[str],
+) -> list[ComplianceResult]:
+    """Evaluate every rule of `script` on the call's utterances (docs = nlp docs of the same utterances)."""
+    roles_known = any(u.role in (AGENT, CUSTOMER) for u in utterances)
+    first = min((u.start for u in utterances), default=0.0)
+    last = max((u.end for u in utterances), default=0.0)
+    cache: dict[str, dict[str, list[Match]]] = {}
+
+    def matches_for(speaker: str) -> dict[str, list[Match]]:
+        if speaker not in cache:
+            idx = [i for i, u in enumerate(utterances) if u.role == speaker]
+            cache[speaker] = matcher.find([docs[i] for i in idx], [utterances[i] for i in idx])
+        return cache[speaker]
+
+    results: dict[str, ComplianceResult] = {}
+    first_match: dict[str, Match] = {}
+    for rule in script.rules:
+        scope = _applies(rule, call_type, direction, events)
+        if scope:
+            results[rule.id] = ComplianceResult(rule.id, rule.phase, "not_applicable", rule.severity, scope)
+            continue
+        if not roles_known:
+            results[rule.id] = ComplianceResult(rule.id, rule.phase, "not_applicable", rule.severity,
+                                                "speaker roles unknown: cannot tell what the agent said")
+            continue
+        found = matches_for(rule.speaker)
+
+        def in_window(m: Match) -> bool:
+            if rule.within_s is not None and m.start_s > first + rule.within_s:
+                return False
+            if rule.last_s is not None and m.end_s < last - rule.last_s:
+                return False
+            return True
+
+        per_set = {s: [m for m in found.get(s, []) if in_window(m)] for s in matcher.rule_sets(rule)}
+        window = _window_text(rule)
+        if rule.require == "none":
+            bad = sorted((m for ms in per_set.values() for m in ms), key=lambda m: m.start_s)
+            if bad:
+                results[rule.id] = ComplianceResult(rule.id, rule.phase, "failed", rule.severity,
+                                                    f"said {bad[0].text!r}{window}", tuple(bad[:3]), bad[0].confidence)
+            else:
+                results[rule.id] = ComplianceResult(rule.id, rule.phase, "passed", rule.severity, "none said")
+            continue
+        if rule.require == "all":
+            # patterns are alternatives to the phrase sets, not a further requirement
+            sets = [s for s in per_set if not s.endswith("#patterns") and not s.endswith("#companies")]
+            missing = [s for s in sets if not per_set[s]]
+            if missing:
+                results[rule.id] = ComplianceResult(rule.id, rule.phase, "failed", rule.severity,
+                                                    f"missing {', '.join(missing)}{window}",
+                                                    tuple(per_set[s][0] for s in sets if per_set[s]))
+                continue
+            evidence = tuple(per_set[s][0] for s in sets)
+        else:
+            hits = sorted((m for ms in per_set.values() for m in ms),
+                          key=lambda m: (-m.confidence, m.start_s if rule.last_s is None else -m.start_s))
+            if not hits:
+                results[rule.id] = ComplianceResult(rule.id, rule.phase, "failed", rule.severity,
+                                                    f"not said{window}")
+                continue
+            evidence = (hits[0],)
+        first_match[rule.id] = min(evidence, key=lambda m: m.start_s)
+        confidence = min(m.confidence for m in evidence)
+        results[rule.id] = ComplianceResult(rule.id, rule.phase, "passed", rule.severity,
+                                            "said " + "; ".join(repr(m.text) for m in evidence), evidence, confidence)
+    # order constraints: this rule's first match must come before the other rule's
+    for rule in script.rules:
+        r = results[rule.id]
+        if rule.before and r.result == "passed" and rule.before in first_match:
+            other = first_match[rule.before]
+            mine = first_match[rule.id]
+            if mine.start_s > other.start_s:
+                results[rule.id] = ComplianceResult(
+                    rule.id, rule.phase, "failed", rule.severity,
+                    f"said at {mine.start_s:.1f} s, after {rule.before} at {other.start_s:.1f} s",
+                    (mine, other), r.confidence)
+    return [results[r.id] for r in script.rules]
+
+
+def _window_text(rule: Rule) -> str:
+    if rule.within_s is not None:
+        return f" within the first {rule.within_s:g} s"
+    if rule.last_s is not None:
+        return f" in the last {rule.last_s:g} s"
+    return ""
+
+
+def _applies(rule: Rule, call_type: str | None, direction: str | None, events: set[str]) -> str:
+    """Empty string when the rule applies, else why not."""
+    if rule.directions and direction and direction not in rule.directions:
+        return f"only for {'/'.join(rule.directions)} calls"
+    if rule.events and events & set(rule.events):
+        return ""
+    if rule.call_types:
+        if call_type is None:
+            return f"call type unknown; rule is for {', '.join(rule.call_types)}"
+        if call_type not in rule.call_types:
+            return f"only for {', '.join(rule.call_types)} calls"
+    elif rule.events:
+        return f"only when {', '.join(rule.events)}"
+    return ""
