@@ -285,6 +285,8 @@ class ScriptMatcher:
         for doc, u in zip(docs, utterances):
             hit_sets = set()
             for matcher, method in ((self.phrase_matcher, "phrase"), (self.token_matcher, "pattern")):
+                if len(matcher) == 0:
+                    continue
                 for match_id, s, e in matcher(doc):
                     name = strings[match_id]
                     span = doc[s:e]

@@ -112,3 +112,19 @@ def test_changed_config_reprocesses_without_duplicates(spokenwoz, tmp_path):
     assert summary.count("done") == 1
     assert read_dataset(scratch, "calls").num_rows == 1
     assert read_dataset(scratch, "calls").column("config_hash").to_pylist() == [config.hash()]
+
+
+def test_changed_analysis_reanalyses_stored_transcript_without_asr(spokenwoz, tmp_path):
+    calls, data = spokenwoz
+    scratch = tmp_path / "data"
+    shutil.copytree(data, scratch)
+    before = read_dataset(scratch, "calls").to_pylist()[0]
+    config = load_config(None, {"analysis.forbidden_phrases": ["train"]})
+    summary = run_folder(calls, scratch, config)
+    assert summary.count("reanalysed") == 1 and summary.count("done") == 0
+    after = read_dataset(scratch, "calls").to_pylist()[0]
+    assert after["processed_at"] == before["processed_at"]  # not transcribed again
+    assert after["analysis_hash"] == config.analysis_hash() != before["analysis_hash"]
+    flags = read_dataset(scratch, "flags").to_pylist()
+    assert any(f["rule_id"] == "conduct.forbidden_content" for f in flags)
+    assert read_dataset(scratch, "utterances").num_rows == read_dataset(data, "utterances").num_rows
