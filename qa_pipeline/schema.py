@@ -180,6 +180,75 @@ SENTIMENT = _schema(
                                           ("reason", pa.string())]))),
 )
 
+_EVIDENCE_REF = pa.struct([
+    ("dataset", pa.string()), ("ref", pa.string()), ("utterance_index", pa.int32()),
+    ("start_s", pa.float64()), ("end_s", pa.float64()), ("note", pa.string()),
+])
+
+CALL_SCORES = _schema(
+    _f("call_id", pa.string(), False),
+    _f("agent_id", pa.string()),
+    _f("team", pa.string()),
+    _f("iso_week", pa.string()),
+    _f("criterion", pa.string(), False),
+    _f("item", pa.string(), False),
+    _f("points", pa.float64()),  # null: not applicable to this call
+    _f("max_points", pa.float64(), False),
+    _f("evidence", pa.list_(_EVIDENCE_REF)),
+    _f("rubric_version", pa.string(), False),
+)
+
+SCORECARDS_WEEKLY = _schema(
+    _f("agent_id", pa.string(), False),
+    _f("team", pa.string()),
+    _f("iso_week", pa.string(), False),
+    _f("calls", pa.int32(), False),
+    _f("tasks_completed", pa.float64()),
+    _f("quality", pa.float64()),
+    _f("targets", pa.float64()),
+    _f("divisions_complaints", pa.float64()),
+    _f("customer_complaints", pa.float64()),
+    _f("overall", pa.float64()),
+    _f("rank_in_team", pa.int32()),
+    _f("change_from_previous_week", pa.float64()),
+    _f("justified_customer_complaints", pa.int32()),
+    _f("pending_customer_complaints", pa.int32()),
+    _f("justified_division_complaints", pa.int32()),
+    _f("rubric_version", pa.string(), False),
+)
+
+REVIEWS = _schema(
+    _f("review_id", pa.string(), False),
+    _f("call_id", pa.string(), False),
+    _f("target_type", pa.string(), False),  # flag / item
+    _f("target", pa.string(), False),  # flag_id, or criterion.item
+    _f("verdict", pa.string(), False),
+    _f("reviewer", pa.string(), False),
+    _f("reviewed_at", pa.timestamp("us", tz="UTC"), False),
+    _f("comment", pa.string()),
+    _f("source", pa.string()),
+)
+
+DIVISION_COMPLAINTS = _schema(
+    _f("complaint_id", pa.string(), False),
+    _f("date", pa.date32(), False),
+    _f("agent_id", pa.string(), False),
+    _f("division", pa.string(), False),
+    _f("text", pa.string()),
+    _f("justified", pa.bool_()),
+    _f("source", pa.string()),
+)
+
+CALIBRATION = _schema(
+    _f("rubric_version", pa.string(), False),
+    _f("target_type", pa.string(), False),
+    _f("item", pa.string(), False),
+    _f("n", pa.int32(), False),
+    _f("agreement", pa.float64()),
+    _f("kappa", pa.float64()),
+    _f("computed_at", pa.timestamp("us", tz="UTC"), False),
+)
+
 DATASETS: dict[str, pa.Schema] = {
     "calls": CALLS,
     "utterances": UTTERANCES,
@@ -190,7 +259,14 @@ DATASETS: dict[str, pa.Schema] = {
     "events": EVENTS,
     "flags": FLAGS,
     "sentiment": SENTIMENT,
+    "call_scores": CALL_SCORES,
+    "scorecards_weekly": SCORECARDS_WEEKLY,
+    "reviews": REVIEWS,
+    "division_complaints": DIVISION_COMPLAINTS,
+    "calibration": CALIBRATION,
 }
+# every dataset is hive-partitioned by call_date except these
+PARTITIONS = {"scorecards_weekly": "iso_week", "calibration": "rubric", "division_complaints": "month"}
 ANALYSIS_DATASETS = ("compliance", "events", "flags", "sentiment")
 
 
