@@ -266,7 +266,7 @@ DATASETS: dict[str, pa.Schema] = {
     "calibration": CALIBRATION,
 }
 # every dataset is hive-partitioned by call_date except these
-PARTITIONS = {"scorecards_weekly": "iso_week", "calibration": "rubric", "division_complaints": "month"}
+PARTITIONS = {"scorecards_weekly": "week", "calibration": "rubric", "division_complaints": "month"}
 ANALYSIS_DATASETS = ("compliance", "events", "flags", "sentiment")
 
 
