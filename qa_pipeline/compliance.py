@@ -22,10 +22,10 @@ from .types import AGENT, CUSTOMER, Utterance
 DEFAULT_SCRIPTS = Path(__file__).parent / "defaults" / "scripts"
 REQUIRES = ("any", "all", "none")
 SEVERITIES = ("info", "minor", "major", "critical")
-_RULE_KEYS = {"id", "phase", "description", "require", "phrases", "patterns", "within_s", "last_s", "before",
-              "severity", "applies_to", "speaker", "company_names"}
-FUZZY_MIN_CHARS = 8
-FUZZY_THRESHOLD = 88.0
+_RULE_KEYS = {"id", "phase", "description", "require", "phrases", "patterns", "within_s", "last_s", "last_turns",
+              "before", "severity", "applies_to", "speaker", "company_names"}
+FUZZY_MIN_CHARS = 12
+FUZZY_THRESHOLD = 90.0
 
 
 class ScriptError(ConfigError):
@@ -42,6 +42,7 @@ class Rule:
     patterns: tuple = ()
     within_s: float | None = None
     last_s: float | None = None
+    last_turns: int | None = None  # only the speaker's last N utterances count (closings)
     before: str | None = None
     severity: str = "major"
     call_types: tuple[str, ...] = ()
@@ -170,6 +171,8 @@ def load_script(path: str | Path) -> Script:
             _check_patterns(path, line, rid, patterns)
         if not sets and not patterns:
             raise _fail(path, line, f"rule {rid!r} has neither phrases nor patterns")
+        if raw.get("last_turns") is not None and (not isinstance(raw["last_turns"], int) or raw["last_turns"] < 1):
+            raise _fail(path, line, f"rule {rid!r}: last_turns must be a whole number >= 1")
         for key in ("within_s", "last_s"):
             if raw.get(key) is not None and not isinstance(raw[key], (int, float)):
                 raise _fail(path, line, f"rule {rid!r}: {key} must be a number of seconds")
@@ -181,6 +184,7 @@ def load_script(path: str | Path) -> Script:
             id=rid, phase=str(raw.get("phase", rid.split(".")[0])), description=str(raw.get("description", "")),
             require=require, phrase_sets=tuple(str(s).lower() if str(s) not in phrases else str(s) for s in sets),
             patterns=tuple(patterns), within_s=raw.get("within_s"), last_s=raw.get("last_s"),
+            last_turns=raw.get("last_turns"),
             before=raw.get("before"), severity=severity,
             call_types=tuple(applies.get("call_types") or ()), events=tuple(applies.get("events") or ()),
             directions=tuple([direction] if isinstance(direction, str) else (direction or ())),
@@ -252,9 +256,13 @@ class ScriptMatcher:
         self.phrase_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.token_matcher = Matcher(nlp.vocab)
         self.set_phrases: dict[str, tuple[str, ...]] = {}
+        self.exact_only: set[str] = set()
         for rule in script.rules:
             for s in rule.phrase_sets:
                 self.set_phrases[s] = script.phrases.get(s, (s,))
+                if rule.require == "none":
+                    # a fuzzy hit on a forbidden phrase is too often its negation ("no problem" ~ "my problem")
+                    self.exact_only.add(s)
             if rule.company_names and script.companies:
                 self.set_phrases[f"{rule.id}#companies"] = script.companies
             if rule.patterns:
@@ -294,13 +302,14 @@ class ScriptMatcher:
                     hit_sets.add(name)
             norm = _norm(u.text)
             for name, values in self.set_phrases.items():
-                if name in hit_sets:
+                if name in hit_sets or name in self.exact_only:
                     continue
                 for phrase in values:
                     if len(phrase) < FUZZY_MIN_CHARS or len(norm) < len(phrase) * 0.8:
                         continue
                     al = fuzz.partial_ratio_alignment(phrase, norm, score_cutoff=FUZZY_THRESHOLD)
-                    if al is not None:
+                    if al is not None and (al.dest_end - al.dest_start) >= 0.9 * len(phrase) and \
+                            (al.src_end - al.src_start) >= 0.9 * len(phrase):
                         found.setdefault(name, []).append(
                             _match(u, None, al.dest_start, al.dest_end, round(al.score / 100, 3), "fuzzy", name, norm))
                         break
@@ -336,6 +345,10 @@ def check_compliance(
     last = max((u.end for u in utterances), default=0.0)
     cache: dict[str, dict[str, list[Match]]] = {}
 
+    turns_of: dict[str, list[int]] = {}
+    for u in utterances:
+        turns_of.setdefault(u.role, []).append(u.index)
+
     def matches_for(speaker: str) -> dict[str, list[Match]]:
         if speaker not in cache:
             idx = [i for i, u in enumerate(utterances) if u.role == speaker]
@@ -355,8 +368,12 @@ def check_compliance(
             continue
         found = matches_for(rule.speaker)
 
+        last_turns = set(turns_of.get(rule.speaker, [])[-rule.last_turns:]) if rule.last_turns else None
+
         def in_window(m: Match) -> bool:
             if rule.within_s is not None and m.start_s > first + rule.within_s:
+                return False
+            if last_turns is not None and m.utterance_index not in last_turns:
                 return False
             if rule.last_s is not None and m.end_s < last - rule.last_s:
                 return False
@@ -409,6 +426,8 @@ def check_compliance(
 
 
 def _window_text(rule: Rule) -> str:
+    if rule.last_turns is not None:
+        return f" in the {rule.speaker}'s last {rule.last_turns} turns"
     if rule.within_s is not None:
         return f" within the first {rule.within_s:g} s"
     if rule.last_s is not None:

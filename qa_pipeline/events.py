@@ -75,13 +75,14 @@ def detect_events(
         apologies = [m for m in agent.get("apology", []) + agent.get("apology_on_behalf_of_company", [])
                      if m.start_s >= at - 5]
         company = [m for m in agent.get("apology_on_behalf_of_company", []) if m.start_s >= at - 5]
-        if apologies:
-            events.append(_ev("apology", apologies[0], AGENT))
         if company:
             events.append(_ev("apology_on_behalf_of_company", company[0], AGENT))
         quality = [m for m in agent.get("transfer_to_quality", []) if m.start_s >= at - 5]
         if quality:
             events.append(_ev("transfer_to_quality", quality[0], AGENT))
+    apologies = agent.get("apology", []) + agent.get("apology_on_behalf_of_company", [])
+    if apologies:
+        events.append(_ev("apology", min(apologies, key=lambda m: m.start_s), AGENT))
     for m in agent.get("transfer", [])[:1]:
         events.append(_ev("transfer", m, AGENT))
 
@@ -101,7 +102,7 @@ def detect_events(
         events.append(_ev("appointment_set", agent["appointment_set"][0], AGENT))
     if agent.get("survey_completed"):
         events.append(_ev("survey_completed", agent["survey_completed"][0], AGENT))
-    if agent.get("information_given") and call_type in (None, "information", "support", "complaint"):
+    if agent.get("information_given"):
         events.append(_ev("information_given", agent["information_given"][0], AGENT))
 
     kinds = {e.event_type for e in events}

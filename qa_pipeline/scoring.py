@@ -133,8 +133,8 @@ def _features(data_dir: str | Path):
               bool_or(event_type = 'apology_on_behalf_of_company') AS apology_company,
               bool_or(event_type = 'transfer_to_quality') AS to_quality,
               bool_or(event_type = 'transfer') AS transferred,
-              count_if(event_type = 'objection_raised') AS objections,
-              count_if(event_type = 'objection_handled') AS objections_handled,
+              CAST(count_if(event_type = 'objection_raised') AS INTEGER) AS objections,
+              CAST(count_if(event_type = 'objection_handled') AS INTEGER) AS objections_handled,
               bool_or(event_type IN ('price_not_given', 'conditions_not_given')) AS info_missing,
               list(struct_pack(event_type := event_type, utterance_index := utterance_index, start_s := start_s,
                                end_s := end_s, text := evidence_text)) AS events
@@ -179,7 +179,7 @@ def score_call(f: dict, rubric: Rubric) -> list[tuple[str, str, float | None, li
         mp = rubric.max_points.get((criterion, item))
         if mp is None:
             return
-        out.append((criterion, item, None if fraction is None else round(mp * fraction, 3), evidence))
+        out.append((criterion, item, None if fraction is None else round(mp * float(fraction), 3), evidence))
 
     out_ev = [_ev("events", x["event_type"], x["utterance_index"], x["start_s"], x["end_s"], x["text"])
               for x in _events_of(f, "order_taken", "appointment_set", "survey_completed", "information_given")]
