@@ -269,6 +269,14 @@ class ScriptMatcher:
                 self.token_matcher.add(f"{rule.id}#patterns", [list(p) for p in rule.patterns])
         for name, values in self.set_phrases.items():
             self.phrase_matcher.add(name, list(nlp.tokenizer.pipe(values)))
+        self._fuzzy_index: dict[str, list[tuple[str, str]]] = {}
+        for name, values in self.set_phrases.items():
+            if name in self.exact_only:
+                continue
+            for phrase in values:
+                if len(phrase) >= FUZZY_MIN_CHARS:
+                    for w in {w for w in _norm(phrase).split() if len(w) >= 4}:
+                        self._fuzzy_index.setdefault(w, []).append((name, phrase))
         # only patterns on lemmas or tags need the full pipeline; plain tokens are many times faster
         tagged = {"LEMMA", "POS", "TAG", "MORPH", "DEP", "ENT_TYPE"}
         self.needs_tags = any(tagged & set(tok) for r in script.rules for p in r.patterns for tok in p)
@@ -298,29 +306,33 @@ class ScriptMatcher:
                 for match_id, s, e in matcher(doc):
                     name = strings[match_id]
                     span = doc[s:e]
-                    found.setdefault(name, []).append(_match(u, doc, span.start_char, span.end_char, 1.0, method, name))
+                    found.setdefault(name, []).append(_match(u, span.start_char, span.end_char, 1.0, method, name, u.text))
                     hit_sets.add(name)
             norm = _norm(u.text)
-            for name, values in self.set_phrases.items():
-                if name in hit_sets or name in self.exact_only:
-                    continue
-                for phrase in values:
-                    if len(phrase) < FUZZY_MIN_CHARS or len(norm) < len(phrase) * 0.8:
-                        continue
+            # fuzzy candidates: phrases sharing one exact content word with the utterance (an inverted index keeps
+            # this proportional to the utterance's words, not to the number of phrases)
+            candidates: dict[str, list[str]] = {}
+            for w in set(norm.split()):
+                for name, phrase in self._fuzzy_index.get(w, ()):
+                    if name not in hit_sets and len(norm) >= len(phrase) * 0.8:
+                        candidates.setdefault(name, [])
+                        if phrase not in candidates[name]:
+                            candidates[name].append(phrase)
+            for name, phrases in candidates.items():
+                for phrase in phrases:
                     al = fuzz.partial_ratio_alignment(phrase, norm, score_cutoff=FUZZY_THRESHOLD)
                     if al is not None and (al.dest_end - al.dest_start) >= 0.9 * len(phrase) and \
                             (al.src_end - al.src_start) >= 0.9 * len(phrase):
                         found.setdefault(name, []).append(
-                            _match(u, None, al.dest_start, al.dest_end, round(al.score / 100, 3), "fuzzy", name, norm))
+                            _match(u, al.dest_start, al.dest_end, round(al.score / 100, 3), "fuzzy", name, norm))
                         break
         for matches in found.values():
             matches.sort(key=lambda m: m.start_s)
         return found
 
 
-def _match(u: Utterance, doc, start_char: int, end_char: int, confidence: float, method: str, name: str,
-           text: str | None = None) -> Match:
-    text = text if text is not None else doc.text
+def _match(u: Utterance, start_char: int, end_char: int, confidence: float, method: str, name: str,
+           text: str) -> Match:
     n = max(1, len(text))
     dur = u.end - u.start
     # the words' own times are not carried here: the span is placed proportionally inside the utterance

@@ -74,7 +74,7 @@ CALLS = [
     {
         "stem": "demo-001", "agent_id": "A01", "campaign": "energy-inbound", "call_type": "information",
         "started_at": "2026-11-16T09:12:00+01:00",
-        "customer": _c("en-gb+f2", 160, 58),
+        "customer": _c("en-gb+f3", 150, 60),
         "turns": [
             ("a", "Good morning, thank you for calling Brightwave Energy, my name is Laura, how can I help you?"),
             ("c", "Hi Laura. I'm thinking of switching my electricity to you, and I wanted to ask about your "
@@ -105,7 +105,7 @@ CALLS = [
     {
         "stem": "demo-002", "agent_id": "A02", "campaign": "energy-inbound", "call_type": "order",
         "started_at": "2026-11-16T10:40:00+01:00",
-        "customer": _c("en-us+m3", 165, 42),
+        "customer": _c("en-us+m3", 150, 45),
         "turns": [
             ("a", "Good morning, you're through to Brightwave Energy, my name is Daniel. How can I help you today?"),
             ("c", "Morning. I'd like to order one of your smart thermostats. I saw the offer on your website."),
@@ -134,7 +134,7 @@ CALLS = [
     {
         "stem": "demo-003", "agent_id": "A03", "campaign": "energy-inbound", "call_type": "complaint",
         "started_at": "2026-11-16T14:05:00+01:00",
-        "customer": _c("en-gb-scotland+m3", 185, 48, level=-16.0),
+        "customer": _c("en-gb+m3", 165, 45, level=-16.0),
         "turns": [
             ("a", "Good afternoon, thank you for calling Brightwave Energy, my name is Giulia, how can I help you?"),
             ("c", "Yes, hello. I am absolutely furious. This is the third time I'm calling about the same bill, "
@@ -169,7 +169,7 @@ CALLS = [
     {
         "stem": "demo-004", "agent_id": "A04", "campaign": "energy-inbound", "call_type": "complaint",
         "started_at": "2026-11-17T11:20:00+01:00", "agent_channel": "right",
-        "customer": _c("en-us+f2", 165, 62),
+        "customer": _c("en-us", 155, 62),
         "turns": [
             ("a", "Yeah, hello?"),
             ("c", "Hello, is this Brightwave Energy? I'm calling to complain about my direct debit."),
@@ -197,7 +197,7 @@ CALLS = [
     {
         "stem": "demo-005", "agent_id": "A01", "campaign": "energy-inbound", "call_type": "support",
         "started_at": "2026-11-17T09:35:00+01:00",
-        "customer": _c("en-gb-x-rp+m1", 155, 40),
+        "customer": _c("en-gb-x-rp", 150, 40),
         "turns": [
             ("a", "Good morning, thank you for calling Brightwave Energy, my name is Laura, how can I help you?"),
             ("c", "Good morning. My smart meter stopped sending readings about two weeks ago, and the display in "
@@ -228,7 +228,7 @@ CALLS = [
     {
         "stem": "demo-006", "agent_id": "A02", "campaign": "broadband-sales", "call_type": "telesales_cold",
         "direction": "outbound", "started_at": "2026-11-17T15:10:00+01:00",
-        "customer": _c("en-gb+f4", 160, 50),
+        "customer": _c("en-gb+f3", 150, 50),
         "turns": [
             ("a", "This is Daniel calling from Skyline Broadband. Am I speaking with Mrs Okafor?"),
             ("c", "Yes, speaking. What's this about?"),
@@ -263,7 +263,7 @@ CALLS = [
     {
         "stem": "demo-007", "agent_id": "A03", "campaign": "broadband-sales", "call_type": "telesales_warm",
         "direction": "outbound", "started_at": "2026-11-18T10:05:00+01:00",
-        "customer": _c("en-us+m7", 160, 35),
+        "customer": _c("en-us+m3", 150, 35),
         "turns": [
             ("a", "Good morning, this is Giulia from Skyline Broadband. Am I speaking with Mr Novak?"),
             ("c", "Yes, that's me."),
@@ -294,7 +294,7 @@ CALLS = [
     {
         "stem": "demo-008", "agent_id": "A04", "campaign": "broadband-sales", "call_type": "telesales_hot",
         "direction": "outbound", "started_at": "2026-11-18T16:30:00+01:00",
-        "customer": _c("en-gb-x-gbclan+f1", 155, 60),
+        "customer": _c("en-gb-x-rp+f3", 150, 62),
         "turns": [
             ("a", "Good afternoon, I'm calling from Skyline Broadband. Am I speaking with Ms Evans?"),
             ("c", "Yes, hello."),
@@ -328,7 +328,7 @@ CALLS = [
         "stem": "demo-009", "agent_id": "A01", "campaign": "survey-q4", "call_type": "survey",
         "direction": "outbound", "started_at": "2026-11-19T11:00:00+01:00", "agent_channel": "right",
         "format": "ogg",
-        "customer": _c("en-us+m2", 160, 45),
+        "customer": _c("en-us", 150, 45),
         "turns": [
             ("a", "Good morning, this is Laura calling from Brightwave Energy. Am I speaking with Mr Brooks?"),
             ("c", "Yes. Who's this again?"),
@@ -413,8 +413,8 @@ CALLS = [
     # ------------------------------------------------------------------------------------------------------
     {
         "stem": "demo-012", "agent_id": "A02", "campaign": "energy-inbound", "call_type": "support",
-        "started_at": "2026-11-20T10:15:00+01:00", "channels": 1, "agent_channel": None,
-        "customer": _c("en-gb-x-gbcwmd+f3", 160, 65),
+        "started_at": "2026-11-20T10:15:00+01:00",
+        "customer": _c("en-us+f3", 150, 65),
         "turns": [
             ("a", "Good morning, Brightwave Energy, how can I help?"),
             ("c", "Hi, I'd like to give you a meter reading. I tried to do it in the app, but it keeps giving me "
@@ -441,13 +441,17 @@ CALLS = [
         "stem": "demo-013", "agent_id": "A04", "campaign": "energy-inbound", "call_type": "order",
         "started_at": "2026-11-20T13:50:00+01:00", "channels": 1, "agent_channel": None,
         "format": "wav_mulaw",
-        "customer": _c("en-us+f4", 165, 70),
+        "customer": _c("en-gb+f3", 155, 68),
         "turns": [
             ("a", "Good afternoon, thank you for calling Brightwave Energy, my name is Mark, how can I help you?"),
             ("c", "Hi, I'd like to add boiler cover to my account, please."),
-            ("a", "Sure. Boiler Care Basic is nine pounds a month, with one annual service and repairs included. "
-                  "Shall I add it?"),
-            ("c", "Yes please, starting next month."),
+            ("a", "Account number?"),
+            ("c", "It's B W one two three, four five six. The account is in the name of Susan Lee."),
+            ("a", "Okay, got it. Boiler Care Basic is nine pounds a month, with one annual service and repairs "
+                  "included. Shall I add it?"),
+            ("c", "Does that cover the radiators as well, or only the boiler?"),
+            ("a", "The boiler and the controls. Radiators are in Boiler Care Plus, that's fourteen pounds."),
+            ("c", "Basic is fine, thanks. Yes please, starting next month."),
             ("a", "Okay, done, it starts next month."),
             ("c", "Great, thanks. Will I get anything in writing?"),
             ("a", "Yeah, in the post. Bye."),
@@ -460,7 +464,7 @@ CALLS = [
     {
         "stem": "demo-014", "agent_id": "A01", "campaign": "energy-inbound", "call_type": "information",
         "started_at": "2026-11-23T09:05:00+01:00", "format": "wav_mulaw",
-        "customer": _c("en-gb-scotland+f2", 160, 62),
+        "customer": _c("en-gb-x-rp+f3", 150, 58),
         "turns": [
             ("a", "Good morning, thank you for calling Brightwave Energy, my name is Laura, how can I help you?"),
             ("c", "Hello. I'm moving house on Friday. What do I need to do about my electricity account?"),
@@ -480,7 +484,7 @@ CALLS = [
     {
         "stem": "demo-015", "agent_id": "A02", "campaign": "broadband-sales", "call_type": "telesales_cold",
         "direction": "outbound", "started_at": "2026-11-23T11:30:00+01:00",
-        "customer": _c("en-gb+m7", 170, 38),
+        "customer": _c("en-gb+m3", 160, 38),
         "turns": [
             ("a", "Hi, is that Mr Patel? I'm calling about your broadband."),
             ("c", "Who is this? Which company are you calling from?"),
@@ -503,7 +507,7 @@ CALLS = [
     {
         "stem": "demo-016", "agent_id": "A04", "campaign": "energy-inbound", "call_type": "support",
         "started_at": "2026-11-23T14:20:00+01:00",
-        "customer": _c("en-029+m3", 155, 45),
+        "customer": _c("en-029", 150, 45),
         "turns": [
             ("a", "Brightwave Energy, Mark speaking."),
             ("c", "Hi Mark. My prepayment meter won't accept the top-up I bought this morning. I bought twenty "
@@ -530,7 +534,7 @@ CALLS = [
     {
         "stem": "demo-017", "agent_id": "A01", "campaign": "energy-inbound", "call_type": "complaint",
         "started_at": "2026-11-24T10:10:00+01:00",
-        "customer": _c("en-gb-x-gbcwmd+f1", 155, 55),
+        "customer": _c("en-gb+f3", 150, 52),
         "turns": [
             ("a", "Good morning, thank you for calling Brightwave Energy, my name is Laura, how can I help you?"),
             ("c", "Hello Laura. I want to make a complaint, really. I was promised a call back last week about my "
@@ -561,7 +565,7 @@ CALLS = [
     {
         "stem": "demo-018", "agent_id": "A03", "campaign": "survey-q4", "call_type": "survey",
         "direction": "outbound", "started_at": "2026-11-24T12:00:00+01:00", "format": "mp3",
-        "customer": _c("en-us-nyc+m1", 165, 40),
+        "customer": _c("en-us-nyc", 155, 40),
         "turns": [
             ("a", "Good afternoon, this is Giulia calling from Brightwave Energy. Am I speaking with Mr Russo?"),
             ("c", "Yeah, that's me."),
@@ -592,7 +596,7 @@ CALLS = [
     {
         "stem": "demo-019", "agent_id": "A02", "campaign": "energy-inbound", "call_type": "order",
         "started_at": "2026-11-25T09:40:00+01:00", "agent_channel": "right",
-        "customer": _c("en-us+f3", 160, 68),
+        "customer": _c("en-us+f3", 150, 68),
         "turns": [
             ("a", "Good morning, thank you for calling Brightwave Energy, my name is Daniel, how can I help you?"),
             ("c", "Hi. I've just moved into a new flat, and I'd like to set up an electricity and gas account "
@@ -621,8 +625,8 @@ CALLS = [
     # ------------------------------------------------------------------------------------------------------
     {
         "stem": "demo-020", "agent_id": "A04", "campaign": "energy-inbound", "call_type": "information",
-        "started_at": "2026-11-25T11:55:00+01:00", "format": "wav_mulaw",
-        "customer": _c("en-gb-x-gbclan+m3", 160, 42),
+        "started_at": "2026-11-25T11:55:00+01:00",
+        "customer": _c("en-gb-x-gbclan", 150, 42),
         "turns": [
             ("a", "Good morning, my name is Mark, how can I help you?"),
             ("c", "Morning. I got a letter saying my direct debit is going up. Why is that?"),
@@ -643,7 +647,7 @@ CALLS = [
     {
         "stem": "demo-021", "agent_id": "A01", "campaign": "broadband-sales", "call_type": "telesales_warm",
         "direction": "outbound", "started_at": "2026-11-25T15:30:00+01:00",
-        "customer": _c("en-gb-x-rp+f2", 155, 60),
+        "customer": _c("en-gb-x-rp+f3", 150, 62),
         "turns": [
             ("a", "Good afternoon, this is Laura calling from Skyline Broadband. Am I speaking with Mrs Thompson?"),
             ("c", "Yes, hello. Thanks for calling back."),
@@ -673,7 +677,8 @@ CALLS = [
     {
         "stem": "demo-022", "agent_id": "A03", "campaign": "broadband-support", "call_type": "support",
         "started_at": "2026-11-26T10:25:00+01:00", "format": "flac",
-        "customer": _c("en-us+m4", 160, 38),
+        "channels": 1, "agent_channel": None,
+        "customer": _c("en-us", 150, 38),
         "turns": [
             ("a", "Good morning, thank you for calling Skyline Broadband, my name is Giulia, how can I help you?"),
             ("c", "Hi. My internet keeps dropping out every evening, for about five minutes at a time."),
@@ -695,7 +700,7 @@ CALLS = [
     {
         "stem": "demo-023", "agent_id": "A02", "campaign": "survey-q4", "call_type": "survey",
         "direction": "outbound", "started_at": "2026-11-26T16:05:00+01:00",
-        "customer": _c("en-gb-x-gbcwmd+m2", 165, 44),
+        "customer": _c("en-gb+m3", 155, 44),
         "turns": [
             ("a", "Good afternoon, this is Daniel calling from Brightwave Energy. Am I speaking with Mrs Walsh?"),
             ("c", "Yes. What is it?"),
@@ -718,7 +723,7 @@ CALLS = [
     {
         "stem": "demo-024", "agent_id": "A04", "campaign": "broadband-sales", "call_type": "telesales_hot",
         "direction": "outbound", "started_at": "2026-11-26T13:10:00+01:00", "agent_channel": "right",
-        "customer": _c("en-029+m2", 165, 40, level=-19.0),
+        "customer": _c("en-029", 160, 40, level=-19.0),
         "turns": [
             ("a", "Good afternoon, this is Mark from Skyline Broadband. Am I speaking with Mr Fischer?"),
             ("c", "Yes, speaking."),
@@ -742,7 +747,7 @@ CALLS = [
     {
         "stem": "demo-025", "agent_id": "A01", "campaign": "energy-inbound", "call_type": "information",
         "started_at": "2026-11-27T09:30:00+01:00",
-        "customer": _c("en-us-nyc+m3", 180, 50, level=-16.0),
+        "customer": _c("en-us-nyc", 165, 50, level=-16.0),
         "turns": [
             ("a", "Good morning, thank you for calling Brightwave Energy, my name is Laura, how can I help you?"),
             ("c", "Yeah, you can explain why my prices went up again! This is the second time this year, and "
@@ -775,7 +780,7 @@ CALLS = [
     {
         "stem": "demo-026", "agent_id": "A03", "campaign": "energy-inbound", "call_type": "order",
         "started_at": "2026-11-27T14:40:00+01:00", "format": "ogg",
-        "customer": _c("en-gb-x-rp+m2", 155, 36),
+        "customer": _c("en-gb-x-rp", 150, 36),
         "turns": [
             ("a", "Good afternoon, thank you for calling Brightwave Energy, my name is Giulia, how can I help you?"),
             ("c", "Hello. I'd like to order the electric car charger I saw in your newsletter."),
