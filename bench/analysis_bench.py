@@ -122,6 +122,27 @@ def on_pipeline_output(data: Path) -> dict:
     return {cid: (comp[cid], ev.get(cid, set())) for cid in comp}
 
 
+def agent_channel_detection(data: Path) -> dict:
+    """Detect the agent's side from the words alone (ignoring the manifest) on every stereo call of a run."""
+    from qa_pipeline.roles import decide_roles
+    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.types import Word
+
+    truth = {t["call_id"]: t.get("agent_channel") for t in truth_calls()}
+    calls = {r["call_id"]: r for r in read_dataset(data, "calls").to_pylist() if r["mode"] == "stereo"}
+    words: dict[str, list[Word]] = {}
+    for w in read_dataset(data, "words").to_pylist():
+        if w["call_id"] in calls:
+            words.setdefault(w["call_id"], []).append(Word(w["start_s"], w["end_s"], w["text"], w["probability"], w["speaker"]))
+    results = []
+    for cid, c in calls.items():
+        d = decide_roles(words.get(cid, []), ["ch0", "ch1"], direction=c["direction"])
+        pred = "left" if d.roles.get("ch0") == "agent" else "right" if d.roles.get("ch1") == "agent" else None
+        results.append((pred == truth.get(cid), d.confidence))
+    return {"calls": len(results), "correct": sum(ok for ok, _ in results),
+            "min_confidence": min((c for _, c in results), default=None)}
+
+
 def throughput(repeat: int = 20) -> float:
     calls = list(truth_calls())
     items = []
@@ -176,9 +197,14 @@ def main() -> None:
               "sentiment": sentiment_accuracy()}
     if args.data:
         result["audio_pipeline"] = evaluate(on_pipeline_output(args.data))
+        result["agent_channel_detection"] = agent_channel_detection(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "analysis.json").write_text(json.dumps(result, indent=2))
     lines = [f"Analysis throughput: {result['utterances_per_s']} utterances/s (one process)", ""]
+    if "agent_channel_detection" in result:
+        d = result["agent_channel_detection"]
+        lines += [f"Agent channel detected from the words alone (manifest ignored): {d['correct']} of {d['calls']} "
+                  f"stereo demo calls right (lowest confidence {d['min_confidence']})", ""]
     for source in ("truth_transcripts", "audio_pipeline"):
         if source not in result:
             continue
