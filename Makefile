@@ -26,6 +26,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
+	$(PY) bench/flows_bench.py --out bench/results
 	$(PY) bench/run_bench.py --out bench/results
 
 clean:

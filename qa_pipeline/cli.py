@@ -1,25 +1,35 @@
-"""Command line: `qa-pipeline run CALLS_DIR --data DATA_DIR [--config FILE]` and `qa-pipeline demo`."""
+"""Command line: `qa-pipeline run CALLS_DIR --data DATA_DIR [--config FILE] [--task-runner RUNNER]`,
+`qa-pipeline migrate --data DATA_DIR`, `qa-pipeline demo` and the scoring commands.
+
+`run` goes through the Prefect `process_calls` flow (flows/) in this process; `--task-runner none` uses the
+library's own loop without Prefect."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
 from .config import load_config
-from .errors import QAPipelineError
+from .errors import ConfigError, QAPipelineError
+
+log = logging.getLogger("qa_pipeline")
 
 DEMO_CALLS = Path(__file__).resolve().parent.parent / "demo" / "calls"
 
 
-def _run(calls_dir: Path, data_dir: Path, config_path: str | None, *, device: str | None, workers: int | None,
-         force: bool, rubric: str | None = None) -> int:
+def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *, device: str | None,
+         workers: int | None, force: bool, rubric: str | None = None, task_runner: str | None = None,
+         verbose: bool = False) -> int:
+    """Process a calls folder; `task_runner` is None/thread/dask/dask=ADDRESS (the process_calls flow, in this
+    process) or `none` (the library's own loop, no Prefect)."""
     from tqdm import tqdm
 
     from .ingest import discover
-    from .runner import run_folder
+    from .storage import is_uri
 
     overrides = {}
     if device:
@@ -27,26 +37,89 @@ def _run(calls_dir: Path, data_dir: Path, config_path: str | None, *, device: st
     if workers:
         overrides["workers"] = workers
     config = load_config(config_path, overrides)
-    total = len(discover(calls_dir, config.ingest))
+    remote = is_uri(str(calls_dir)) or is_uri(str(data_dir))
+    total = None if is_uri(str(calls_dir)) else len(discover(calls_dir, config.ingest))
+    n_workers = workers or config.workers
+    if task_runner is None and n_workers > 1:
+        task_runner = "dask"  # several worker processes, each with its own models (threads would share one)
+    if task_runner != "none":
+        task_runner = _flow_ready(task_runner, verbose=verbose, remote=remote)
+    if remote and task_runner == "none":
+        raise ConfigError("object-store calls or data (s3://...) are handled by the flow: drop --task-runner none")
     bar = tqdm(total=total, unit="call", desc="calls", file=sys.stderr)
 
     def progress(o):
+        status, path, message = (o["status"], o["path"], o["message"]) if isinstance(o, dict) else (
+            o.status, o.path, o.message)
         bar.update(1)
-        bar.set_postfix_str(f"{Path(o.path).name}: {o.status}")
-        if o.status == "failed":
-            bar.write(f"FAILED {o.path}: {o.message}")
+        bar.set_postfix_str(f"{Path(path).name}: {status}")
+        if status == "failed":
+            bar.write(f"FAILED {path}: {message}")
 
-    summary = run_folder(calls_dir, data_dir, config, progress=progress, force=force)
-    bar.close()
-    print(summary.text())
-    if summary.count("done") or summary.count("reanalysed") or not (Path(data_dir) / "call_scores").exists():
-        from .scoring import rescore as _rescore
+    if task_runner == "none":
+        from .runner import run_folder
 
-        scored = _rescore(data_dir, rubric)
+        summary = run_folder(calls_dir, data_dir, config, progress=progress, force=force)
+        bar.close()
+        print(summary.text())
+        failed = summary.count("failed")
+        if summary.count("done") or summary.count("reanalysed") or not (Path(data_dir) / "call_scores").exists():
+            from .scoring import rescore as _rescore
+
+            scored = _rescore(data_dir, rubric)
+        else:
+            scored = None
+    else:
+        from flows.process_calls import run_process_calls
+
+        # the flow's tasks load the config from the file plus these overrides, once per worker process
+        if n_workers > 1 and not config.asr.cpu_threads:
+            overrides["asr.cpu_threads"] = max(1, (os.cpu_count() or 2) // n_workers)
+        result = run_process_calls(str(calls_dir), str(data_dir), config_path=config_path, overrides=overrides,
+                                   force=force, rubric=rubric, task_runner=task_runner, workers=n_workers,
+                                   progress=progress)
+        bar.close()
+        print(_flow_summary_text(result))
+        failed = result["counts"]["failed"]
+        scored = result["scores"]
+    if scored:
         print(f"scores: {scored['calls']} calls scored with rubric {scored['rubric_version']}; "
               f"weeks {', '.join(scored['weeks']) or '-'}")
-    print(f"datasets: {data_dir.resolve()}/{{calls,utterances,words,metrics,failures}}")
-    return 1 if summary.count("failed") else 0
+    where = data_dir if is_uri(str(data_dir)) else Path(data_dir).resolve()
+    print(f"datasets: {where}/{{calls,utterances,words,metrics,failures}}")
+    return 1 if failed else 0
+
+
+def _flow_ready(task_runner: str | None, *, verbose: bool, remote: bool) -> str:
+    """`task_runner` if the Prefect API (configured, or the temporary local one) is up, else `none` with a
+    warning: a local run must not depend on the orchestrator."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    from flows.process_calls import ensure_api, make_task_runner
+
+    if not verbose:
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's cluster start-up chatter
+    try:
+        make_task_runner(task_runner)  # validates the spec before anything starts
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    try:
+        ensure_api()
+    except (RuntimeError, OSError) as e:
+        if remote or (task_runner or "thread") != "thread":
+            raise ConfigError(f"the Prefect API could not be started ({e}); start one with `prefect server start` "
+                              "and set PREFECT_API_URL") from e
+        log.warning("Prefect API unavailable (%s): running the calls without the flow", e)
+        return "none"
+    return task_runner or "thread"
+
+
+def _flow_summary_text(result: dict) -> str:
+    c = result["counts"]
+    again = f", re-analysed {c['reanalysed']}" if c["reanalysed"] else ""
+    wall = result["wall_s"]
+    speed = result["audio_s"] / wall if wall > 0 else 0.0
+    return (f"done {c['done']}, skipped {c['skipped']}{again}, failed {c['failed']}; "
+            f"audio {result['audio_s'] / 3600:.2f} h in {wall:.0f} s wall ({speed:.1f}x realtime)")
 
 
 def _demo_reports(data_dir: Path) -> int:
@@ -64,19 +137,29 @@ def _demo_reports(data_dir: Path) -> int:
     return 0
 
 
+def _location(value: str) -> Path | str:
+    """A local path, or an object-store URI kept as text (Path would fold its `//`)."""
+    return value if "://" in value and not value.startswith("file://") else Path(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qa-pipeline", description="Offline call-center speech analytics and QA")
     parser.add_argument("--version", action="version", version=f"qa-pipeline {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="process a folder of recorded calls into Parquet datasets")
-    run.add_argument("calls_dir", type=Path)
-    run.add_argument("--data", type=Path, required=True, help="data folder for the datasets")
+    run.add_argument("calls_dir", type=_location, help="folder of recordings, or an object-store URI (s3://...)")
+    run.add_argument("--data", type=_location, required=True,
+                     help="data folder for the datasets, or an object-store URI (s3://bucket/prefix)")
     run.add_argument("--config", help="YAML config file")
     run.add_argument("--device", choices=["cpu", "cuda"], help="overrides asr.device")
     run.add_argument("--workers", type=int, help="parallel worker processes (each loads the models once)")
     run.add_argument("--force", action="store_true", help="reprocess calls already done with this config")
     run.add_argument("--rubric", help="rubric YAML for the scores (default: the job-description rubric)")
+    run.add_argument("--task-runner", metavar="RUNNER", default=None,
+                     help="where the per-call tasks of the process_calls flow run: thread (default, this "
+                          "process), dask (a local Dask cluster of --workers processes), dask=ADDRESS (a running "
+                          "Dask scheduler, e.g. dask=tcp://10.0.0.5:8786), or none (no Prefect: the library loop)")
     rescore = sub.add_parser("rescore", help="recompute call scores and weekly scorecards from stored data")
     rescore.add_argument("--data", type=Path, required=True)
     rescore.add_argument("--rubric", help="rubric YAML (default: the job-description rubric)")
@@ -98,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     weekly.add_argument("--data", type=Path, required=True)
     weekly.add_argument("--week", required=True, help="ISO week, e.g. 2026-W48")
     weekly.add_argument("--out", type=Path, required=True)
+    migrate = sub.add_parser("migrate", help="bring a data folder to this version's dataset schema (or say why not)")
+    migrate.add_argument("--data", type=Path, required=True)
+    migrate.add_argument("--dry-run", action="store_true", help="only check")
     demo = sub.add_parser("demo", help="process the bundled demo calls")
     demo.add_argument("--data", type=Path, default=Path("qa-data"))
     demo.add_argument("--config")
@@ -106,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args.calls_dir, args.data, args.config, device=args.device, workers=args.workers,
-                        force=args.force, rubric=args.rubric)
+                        force=args.force, rubric=args.rubric, task_runner=args.task_runner, verbose=args.verbose)
         if args.command == "rescore":
             from .scoring import rescore as _rescore
 
@@ -134,11 +220,20 @@ def main(argv: list[str] | None = None) -> int:
             out = write_weekly_report(args.data, args.week, args.out)
             print(f"weekly report: {out.resolve()}")
             return 0
+        if args.command == "migrate":
+            from .migrate import migrate as _migrate
+            from .schema import SCHEMA_VERSION
+
+            found = _migrate(args.data, dry_run=args.dry_run)
+            files = sum(n for by_v in found.values() for n in by_v.values())
+            print(f"{args.data}: {files} files in {len(found)} datasets, now at schema version {SCHEMA_VERSION}")
+            return 0
         if args.command == "demo":
             if not DEMO_CALLS.is_dir():
                 print(f"error: demo corpus not found at {DEMO_CALLS}", file=sys.stderr)
                 return 2
-            status = _run(DEMO_CALLS, args.data, args.config, device=None, workers=None, force=False)
+            status = _run(DEMO_CALLS, args.data, args.config, device=None, workers=None, force=False,
+                          verbose=args.verbose)
             return _demo_reports(args.data) or status
     except QAPipelineError as e:
         print(f"error [{e.code}]: {e}", file=sys.stderr)

@@ -60,9 +60,11 @@ class DiarizationOptions:
         decides the count when num_speakers is None.
     min_cluster_size: clusters with fewer embeddings (one per speaker per window) are merged into the nearest
         larger one (pyannote lowers it to 10% of the embeddings for short files).
-    same_speaker_distance: when num_speakers is forced (e.g. 2) but the clusters' centroids are closer than
-        this cosine distance, they are the same voice (a voicemail, an IVR message): they are merged and the
-        result has fewer speakers than asked. None = always return what was forced.
+    same_speaker_distance: opt-in. When num_speakers is forced (e.g. 2) but the clusters' centroids are closer
+        than this cosine distance, they are merged as one voice and the result has fewer speakers than asked.
+        Off by default: pyannote already returns one speaker for a one-voice recording when no second cluster of
+        `min_cluster_size` embeddings exists (measured: 11 s and 100 s single-speaker files), and the two real
+        parties of the SpokenWOZ call are only 0.29 apart, so a safe value is below ~0.15.
     min_duration_off: gaps shorter than this inside one speaker's speech are filled.
     device: "cpu" or "cuda" (or "cuda:1").
     num_threads: torch intra-op threads; None leaves torch's setting alone.
@@ -78,9 +80,9 @@ class DiarizationOptions:
     segmentation_step: float = 0.5
     short_file_s: float = 60.0
     short_file_step: float = 0.1
-    clustering_threshold: float = 0.55
+    clustering_threshold: float = 0.7
     min_cluster_size: int = 6
-    same_speaker_distance: float | None = 0.25
+    same_speaker_distance: float | None = None
     min_duration_off: float = 0.0
     device: str = "cpu"
     num_threads: int | None = None
@@ -218,7 +220,8 @@ def _build_classes():
         frame gives NaN (pyannote then leaves it out of clustering)."""
 
         DIMENSION = 192
-        MIN_FRAMES = 25  # 0.25 s: shorter selections are repeated up to it (the network needs some context)
+        MIN_SAMPLES = SAMPLE_RATE // 2  # pyannote asks for this to decide when overlap-free speech is too short
+        FRAMES = 300  # 3 s of 10 ms fbank frames per embedding: items are cut/repeated to it and batched
 
         def __init__(self, campplus: torch.nn.Module):
             super().__init__(sample_rate=SAMPLE_RATE, num_channels=1)
@@ -228,7 +231,8 @@ def _build_classes():
         def dimension(self) -> int:
             return self.DIMENSION
 
-        def _fbank(self, waveform: torch.Tensor) -> torch.Tensor:
+        @staticmethod
+        def _fbank(waveform: torch.Tensor) -> torch.Tensor:
             return kaldi.fbank(
                 waveform.reshape(1, -1).float(),
                 num_mel_bins=80,
@@ -238,9 +242,12 @@ def _build_classes():
             )  # (frames, 80)
 
         def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+            if waveforms.shape[-1] < self.MIN_SAMPLES:
+                raise ValueError(f"CAM++ wrapper needs at least {self.MIN_SAMPLES} samples")
             n = waveforms.shape[0]
             out = torch.full((n, self.DIMENSION), float("nan"), device=waveforms.device)
             previous, feats = None, None
+            batch, rows = [], []
             for b in range(n):
                 wav = waveforms[b]
                 if previous is None or not torch.equal(wav, previous):  # same window for each of its speakers
@@ -250,14 +257,20 @@ def _build_classes():
                     sel = feats
                 else:
                     w = weights[b]
-                    idx = ((torch.arange(feats.shape[0], device=w.device) + 0.5) * w.shape[0] / feats.shape[0]).long()
-                    sel = feats[w[idx.clamp(max=w.shape[0] - 1)] > 0.5]
+                    idx = ((torch.arange(feats.shape[0], device=w.device) + 0.5) * (w.shape[0] / feats.shape[0]))
+                    sel = feats[w[idx.long().clamp(max=w.shape[0] - 1)] > 0.5]
                 if sel.shape[0] == 0:
-                    continue
-                if sel.shape[0] < self.MIN_FRAMES:
-                    sel = sel.repeat(-(-self.MIN_FRAMES // sel.shape[0]), 1)
+                    continue  # speaker silent in this window: NaN, left out of clustering
+                if sel.shape[0] > self.FRAMES:  # the middle 3 s of the speaker's speech in the window
+                    start = (sel.shape[0] - self.FRAMES) // 2
+                    sel = sel[start : start + self.FRAMES]
                 sel = sel - sel.mean(dim=0, keepdim=True)
-                out[b] = self.campplus(sel.unsqueeze(0))[0]
+                if sel.shape[0] < self.FRAMES:
+                    sel = sel.repeat(-(-self.FRAMES // sel.shape[0]), 1)[: self.FRAMES]
+                batch.append(sel)
+                rows.append(b)
+            if batch:
+                out[rows] = self.campplus(torch.stack(batch))
             return out
 
     return NoPLDA, CamPlusPlusEmbedding
@@ -375,6 +388,7 @@ class Diarizer:
                     clustering="AgglomerativeClustering",
                     segmentation_batch_size=o.segmentation_batch_size,
                     embedding_batch_size=o.embedding_batch_size,
+                    embedding_exclude_overlap=True,
                 )
                 p.instantiate(
                     {
@@ -392,7 +406,23 @@ class Diarizer:
 
     # -- running
 
+    def with_options(self, **changes) -> "Diarizer":
+        """A Diarizer sharing this one's loaded models, with some per-call options changed (e.g. num_speakers
+        from a call's metadata). Options that pick models (pipeline_dir, device) cannot change this way."""
+        options = dataclasses.replace(self.options, **changes)
+        if (options.pipeline_dir, options.device) != (self.options.pipeline_dir, self.options.device):
+            raise DiarizationError("pipeline_dir/device pick the models: build a new Diarizer", code="E501")
+        other = object.__new__(Diarizer)
+        other.__dict__.update(self.__dict__)
+        other.options = options
+        other._pipelines = {}
+        return other
+
     def diarize(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Diarization:
+        """Diarize one mono recording; see `diarize_detailed`."""
+        return self.diarize_detailed(samples, sample_rate).diarization
+
+    def diarize_detailed(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> "DetailedDiarization":
         """Diarize one mono recording.
 
         samples: shape (n,) (or (1, n)), float32 in [-1, 1] or int16; any sample rate (resampled to 16 kHz).
@@ -425,7 +455,7 @@ class Diarizer:
         embeddings = getattr(output, "speaker_embeddings", None)
         if o.num_speakers is not None and o.same_speaker_distance is not None and embeddings is not None:
             full, exclusive = self._merge_same_voice(full, exclusive, embeddings)
-        return _to_diarization(full, exclusive, self.method)
+        return _to_detailed(full, exclusive, self.method)
 
     def _prepare(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         x = np.asarray(samples)
@@ -460,6 +490,7 @@ class Diarizer:
         if not np.all(norms > 0):
             return full, exclusive
         e = e / norms[:, None]
+        log.debug("diarization: centroid cosine distances %s", np.round(1.0 - e @ e.T, 3).tolist())
         talk = {lab: full.label_duration(lab) for lab in labels}
         # greedy: each label joins the most-talking earlier label it is close to
         order = sorted(range(len(labels)), key=lambda i: -talk[labels[i]])
@@ -480,7 +511,16 @@ class Diarizer:
         )
 
 
-def _to_diarization(full, exclusive, method: str) -> Diarization:
+@dataclass(frozen=True, slots=True)
+class DetailedDiarization:
+    """`diarization` for the pipeline, plus every speaker's own turns, overlapping each other where two
+    talk at once (what DER is normally scored on, and what overtalk-per-speaker needs)."""
+
+    diarization: Diarization
+    speaker_turns: tuple[SpeakerTurn, ...]
+
+
+def _to_detailed(full, exclusive, method: str) -> DetailedDiarization:
     first: dict[str, float] = {}
     for seg, _, label in full.itertracks(yield_label=True):
         first[label] = min(first.get(label, seg.start), seg.start)
@@ -495,4 +535,14 @@ def _to_diarization(full, exclusive, method: str) -> Diarization:
         )
     )
     overlaps = tuple((float(s.start), float(s.end)) for s in full.get_overlap().support())
-    return Diarization(turns=turns, overlaps=overlaps, speakers=tuple(names[lab] for lab in names), method=method)
+    speaker_turns = tuple(
+        sorted(
+            (SpeakerTurn(names[label], float(seg.start), float(seg.end))
+             for seg, _, label in full.itertracks(yield_label=True)),
+            key=lambda t: (t.start, t.end),
+        )
+    )
+    return DetailedDiarization(
+        Diarization(turns=turns, overlaps=overlaps, speakers=tuple(names[lab] for lab in names), method=method),
+        speaker_turns,
+    )

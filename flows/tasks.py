@@ -1,0 +1,213 @@
+"""Thin Prefect tasks over `qa_pipeline`. They pass paths, ids and small dicts, never audio or tables.
+
+Retries are for transient I/O only (a network blip while fetching a call from object storage, a flaky NFS write):
+`retry_condition_fn` lets every other error through at once. A bad recording is not an error here at all: the
+library records it in the `failures` dataset and the task returns a "failed" outcome, so the flow goes on."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from qa_pipeline import QAPipelineError, load_config
+from qa_pipeline.config import PipelineConfig
+from qa_pipeline.ingest import discover, file_sha256
+from qa_pipeline.runner import done_index, models_for, process_path, record_failure
+from qa_pipeline.storage import clean_stale_temp_files, is_uri
+
+_TRANSIENT_ERRNOS = {
+    errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED,
+    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPIPE, errno.ESTALE,
+}
+# network errors of the object-store clients, by name (botocore / aiohttp are optional imports)
+_TRANSIENT_NAMES = {
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+    "ClientOSError", "ServerDisconnectedError", "ServerTimeoutError",
+}
+_MODELS_LOCK = threading.Lock()
+
+
+def is_transient_io(exc: BaseException) -> bool:
+    """True for I/O errors worth retrying; never for a coded pipeline error or a missing/forbidden file."""
+    if isinstance(exc, QAPipelineError):
+        return False
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__name__ in _TRANSIENT_NAMES:
+        return True
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
+def _retry_on_transient_io(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except Exception as e:  # noqa: BLE001 - inspecting the failure, not handling it
+        return is_transient_io(e)
+    return False
+
+
+IO_RETRIES = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),  # 2, 4, 8 s
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_retry_on_transient_io,
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _config(config_path: str | None, overrides: tuple) -> PipelineConfig:
+    return load_config(config_path, dict(overrides))
+
+
+def config_of(config_path: str | None, overrides: dict | None) -> PipelineConfig:
+    """The PipelineConfig of a task, loaded once per process from a path and small overrides."""
+    return _config(config_path, tuple(sorted((overrides or {}).items())))
+
+
+def _warm_models(config: PipelineConfig) -> None:
+    # one Models bundle per worker process: threads of one process must not load it twice
+    with _MODELS_LOCK:
+        models_for(config)
+
+
+# ---- discovery ------------------------------------------------------------------------------------------------
+
+
+@task(name="discover-calls", cache_policy=NO_CACHE, **IO_RETRIES)
+def discover_calls(calls_dir: str, data_dir: str, config_path: str | None = None, overrides: dict | None = None,
+                   *, force: bool = False) -> dict:
+    """New work in `calls_dir`: {"todo": [item], "skipped": [outcome]}. Also removes dead writers' temp files.
+
+    An item is {"path", "source", "previous"}: `previous` is the done-index entry of the same audio (so the task can
+    re-analyse instead of re-transcribe), None for a new call. Object-store calls are listed here and hashed by the
+    per-call task after it fetched them."""
+    config = config_of(config_path, overrides)
+    removed = clean_stale_temp_files(data_dir)
+    if is_uri(calls_dir):
+        return {"todo": [{"path": uri, "source": uri, "previous": None} for uri in _list_uri(calls_dir, config)],
+                "skipped": [], "stale_temp_files_removed": len(removed)}
+    done = done_index(data_dir)
+    todo, skipped = [], []
+    for found in discover(calls_dir, config.ingest):
+        path = str(found.path)
+        try:
+            sha = file_sha256(found.path)
+        except FileNotFoundError:
+            todo.append({"path": path, "source": None, "previous": None})  # the task records the vanished file
+            continue
+        previous = done.get(sha)
+        wanted = config.analysis_hash() if found.kind == "transcript" else config.hash()
+        same = previous is not None and (previous[2] if found.kind == "transcript" else previous[1]) == wanted
+        if same and not force and (found.kind == "transcript" or previous[2] == config.analysis_hash()):
+            skipped.append({"path": path, "status": "skipped", "call_id": previous[0], "audio_s": 0.0,
+                            "message": "already processed"})
+        else:
+            todo.append({"path": path, "source": None, "previous": list(previous) if previous else None,
+                         "sha": sha})
+    return {"todo": todo, "skipped": skipped, "stale_temp_files_removed": len(removed)}
+
+
+def _list_uri(calls_dir: str, config: PipelineConfig) -> list[str]:
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(calls_dir)
+    protocol = calls_dir.split("://", 1)[0]
+    exts = {e.lower() for e in config.ingest.audio_extensions}
+    out = []
+    for p in sorted(fs.find(root)):
+        name = p.rsplit("/", 1)[-1]
+        if name.startswith("."):
+            continue
+        if name.endswith(".transcript.json") or os.path.splitext(name)[1].lower() in exts:
+            out.append(f"{protocol}://{p}")
+    return out
+
+
+# ---- one call -------------------------------------------------------------------------------------------------
+
+
+def _fetch(uri: str, calls_dir: str, staging: Path, config: PipelineConfig) -> Path:
+    """Copy one call (and its manifest and sidecar, if any) from object storage to `staging`, keeping its
+    path relative to `calls_dir` so manifest rows still match. Returns the local file."""
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(calls_dir)
+    _, key = url_to_fs(uri)
+    rel = key[len(root.rstrip("/")) + 1:]
+    local = staging / rel
+    local.parent.mkdir(parents=True, exist_ok=True)
+    fs.get_file(key, str(local))
+    extras = [f"{root.rstrip('/')}/{config.ingest.manifest_name}", key + ".json", os.path.splitext(key)[0] + ".json"]
+    for extra in extras:
+        if extra != key and fs.exists(extra):
+            target = staging / extra[len(root.rstrip("/")) + 1:]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(extra, str(target))
+    return local
+
+
+@task(name="process-call", cache_policy=NO_CACHE, task_run_name="process {item[path]}", **IO_RETRIES)
+def process_one(item: dict, calls_dir: str, data_dir: str, config_path: str | None = None,
+                overrides: dict | None = None, *, force: bool = False) -> dict:
+    """Decode, transcribe, analyse and write one call; returns its outcome (path, status, call_id, audio_s, message).
+
+    Idempotent: the call's files are replaced whole, so a retry or a rerun never duplicates a row."""
+    config = config_of(config_path, overrides)
+    previous = item.get("previous")
+    needs_models = not (previous and previous[1] == config.hash()) and not item["path"].endswith(".transcript.json")
+    if item.get("source"):
+        with tempfile.TemporaryDirectory(prefix="qa-fetch-") as tmp:
+            local = _fetch(item["source"], calls_dir, Path(tmp), config)
+            if needs_models:
+                _warm_models(config)
+            outcome = process_path(str(local), tmp, data_dir, config, force=force, source=item["source"],
+                                   reraise=is_transient_io)
+    else:
+        done = {item["sha"]: tuple(previous)} if item.get("sha") and previous else ({} if item.get("sha") else None)
+        if needs_models:
+            _warm_models(config)
+        outcome = process_path(item["path"], calls_dir, data_dir, config, force=force, done=done,
+                               reraise=is_transient_io)
+    return asdict(outcome)
+
+
+@task(name="record-failure", cache_policy=NO_CACHE, **IO_RETRIES)
+def record_task_failure(path: str, data_dir: str, message: str, config_path: str | None = None,
+                        overrides: dict | None = None) -> dict:
+    """A call whose I/O retries were spent: record it in `failures` like any other failed call."""
+    err = QAPipelineError(f"{path}: I/O kept failing after retries: {message}", code="E105", stage="io")
+    record_failure(data_dir, path, err, config_hash=config_of(config_path, overrides).hash())
+    return {"path": path, "status": "failed", "call_id": None, "audio_s": 0.0, "message": str(err)}
+
+
+# ---- after the batch ------------------------------------------------------------------------------------------
+
+
+@task(name="score-calls", cache_policy=NO_CACHE, **IO_RETRIES)
+def score_task(data_dir: str, rubric: str | None = None) -> dict:
+    """Recompute call scores and weekly scorecards from the stored datasets (qa_pipeline.scoring.rescore)."""
+    from qa_pipeline.scoring import rescore
+
+    return rescore(data_dir, rubric)
+
+
+@task(name="stage-timings", cache_policy=NO_CACHE, **IO_RETRIES)
+def stage_timings(data_dir: str, call_ids: list[str]) -> dict[str, dict[str, float]]:
+    """call_id -> {stage: seconds} of the given calls, from `calls.stage_seconds`."""
+    from qa_pipeline.storage import read_dataset
+
+    wanted = set(call_ids)
+    if not wanted:
+        return {}
+    table = read_dataset(data_dir, "calls", ["call_id", "stage_seconds"])
+    return {c: dict(s or []) for c, s in zip(table.column("call_id").to_pylist(),
+                                             table.column("stage_seconds").to_pylist()) if c in wanted}
