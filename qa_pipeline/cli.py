@@ -1,8 +1,10 @@
 """Command line: `qa-pipeline run CALLS_DIR --data DATA_DIR [--config FILE] [--task-runner RUNNER]`,
 `qa-pipeline migrate --data DATA_DIR`, `qa-pipeline demo` and the scoring commands.
 
-`run` goes through the Prefect `process_calls` flow (flows/) in this process; `--task-runner none` uses the
-library's own loop without Prefect."""
+The library never imports Prefect: the `qa-pipeline` command is `flows.cli:main`, which calls `main` here with an
+`orchestrator` (a loader of flows/process_calls.py) so that `run` goes through the `process_calls` flow in this
+process. Without one (`python -m qa_pipeline.cli`), or with `--task-runner none`, `run` uses the library's own
+loop."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from . import __version__
 from .config import load_config
@@ -23,9 +26,9 @@ DEMO_CALLS = Path(__file__).resolve().parent.parent / "demo" / "calls"
 
 def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *, device: str | None,
          workers: int | None, force: bool, rubric: str | None = None, task_runner: str | None = None,
-         verbose: bool = False) -> int:
+         verbose: bool = False, orchestrator: Callable[[], Any] | None = None) -> int:
     """Process a calls folder; `task_runner` is None/thread/dask/dask=ADDRESS (the process_calls flow, in this
-    process) or `none` (the library's own loop, no Prefect)."""
+    process; needs `orchestrator`) or `none` (the library's own loop, no Prefect)."""
     from tqdm import tqdm
 
     from .ingest import discover
@@ -40,10 +43,16 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     remote = is_uri(str(calls_dir)) or is_uri(str(data_dir))
     total = None if is_uri(str(calls_dir)) else len(discover(calls_dir, config.ingest))
     n_workers = workers or config.workers
+    if orchestrator is None:
+        if task_runner not in (None, "none"):
+            raise ConfigError(f"--task-runner {task_runner} needs the Prefect flows: use the `qa-pipeline` command "
+                              "(flows.cli), not `python -m qa_pipeline.cli`")
+        task_runner = "none"
     if task_runner is None and n_workers > 1:
         task_runner = "dask"  # several worker processes, each with its own models (threads would share one)
     if task_runner != "none":
-        task_runner = _flow_ready(task_runner, verbose=verbose, remote=remote)
+        flows_module = orchestrator()
+        task_runner = _flow_ready(flows_module, task_runner, verbose=verbose, remote=remote)
     if remote and task_runner == "none":
         raise ConfigError("object-store calls or data (s3://...) are handled by the flow: drop --task-runner none")
     bar = tqdm(total=total, unit="call", desc="calls", file=sys.stderr)
@@ -70,8 +79,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         else:
             scored = None
     else:
-        from flows.process_calls import run_process_calls
-
+        run_process_calls = flows_module.run_process_calls
         # the flow's tasks load the config from the file plus these overrides, once per worker process
         if n_workers > 1 and not config.asr.cpu_threads:
             overrides["asr.cpu_threads"] = max(1, (os.cpu_count() or 2) // n_workers)
@@ -90,12 +98,11 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     return 1 if failed else 0
 
 
-def _flow_ready(task_runner: str | None, *, verbose: bool, remote: bool) -> str:
+def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote: bool) -> str:
     """`task_runner` if the Prefect API (configured, or the temporary local one) is up, else `none` with a
     warning: a local run must not depend on the orchestrator."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    from flows.process_calls import ensure_api, make_task_runner
-
+    ensure_api, make_task_runner = flows_module.ensure_api, flows_module.make_task_runner
     if not verbose:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's cluster start-up chatter
     try:
@@ -142,7 +149,9 @@ def _location(value: str) -> Path | str:
     return value if "://" in value and not value.startswith("file://") else Path(value)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | None = None) -> int:
+    """The CLI. `orchestrator` returns the module with `run_process_calls`, `ensure_api` and `make_task_runner`
+    (flows/process_calls.py), loaded only when a run needs it."""
     parser = argparse.ArgumentParser(prog="qa-pipeline", description="Offline call-center speech analytics and QA")
     parser.add_argument("--version", action="version", version=f"qa-pipeline {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -192,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args.calls_dir, args.data, args.config, device=args.device, workers=args.workers,
-                        force=args.force, rubric=args.rubric, task_runner=args.task_runner, verbose=args.verbose)
+                        force=args.force, rubric=args.rubric, task_runner=args.task_runner, verbose=args.verbose,
+                        orchestrator=orchestrator)
         if args.command == "rescore":
             from .scoring import rescore as _rescore
 
@@ -233,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: demo corpus not found at {DEMO_CALLS}", file=sys.stderr)
                 return 2
             status = _run(DEMO_CALLS, args.data, args.config, device=None, workers=None, force=False,
-                          verbose=args.verbose)
+                          verbose=args.verbose, orchestrator=orchestrator)
             return _demo_reports(args.data) or status
     except QAPipelineError as e:
         print(f"error [{e.code}]: {e}", file=sys.stderr)

@@ -17,7 +17,7 @@ import pytest
 from .conftest import make_stereo_calls
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "qa_pipeline.cli"]
+CLI = [sys.executable, "-m", "flows.cli"]
 
 
 def _env(api_url: str) -> dict:

@@ -102,3 +102,14 @@ def test_library_never_imports_prefect():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             assert not any(n.split(".")[0] == "prefect" for n in names), f"{path} imports prefect"
+
+
+def test_library_cli_without_flows_refuses_a_task_runner(tmp_path, capsys):
+    """qa_pipeline never imports Prefect: asking its bare CLI for a flow task runner is a clear error."""
+    from qa_pipeline.cli import main
+
+    assert main(["run", str(tmp_path), "--data", str(tmp_path / "data"), "--task-runner", "dask"]) == 2
+    assert "needs the Prefect flows" in capsys.readouterr().err
+    import sys
+
+    assert "prefect" not in sys.modules or "flows.process_calls" in sys.modules  # nothing here loaded it

@@ -1,0 +1,22 @@
+"""The `qa-pipeline` command: the library's CLI (qa_pipeline/cli.py) with `run` and `demo` going through the
+`process_calls` flow in this process. Prefect is imported only when a run needs it, so `reviews import` or
+`report weekly` start fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+
+def _process_calls_module():
+    return importlib.import_module("flows.process_calls")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qa_pipeline.cli import main as library_main
+
+    return library_main(argv, orchestrator=_process_calls_module)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
