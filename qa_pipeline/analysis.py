@@ -5,6 +5,7 @@ only the analysis changed (no re-transcription)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Sequence
@@ -58,8 +59,11 @@ class Analysis:
 
 
 @functools.lru_cache(maxsize=8)
-def _scripts(folder: str | None) -> tuple[Script, ...]:
-    return load_scripts(folder)
+def _scripts(folder: str | None, companies: tuple[str, ...] = ()) -> tuple[Script, ...]:
+    """The scripts of `folder` and the defaults, each also accepting the configured company names."""
+    extra = tuple(c.lower() for c in companies)
+    return tuple(dataclasses.replace(s, companies=tuple(dict.fromkeys(s.companies + extra))) if extra else s
+                 for s in load_scripts(folder))
 
 
 _MATCHERS: dict[tuple, ScriptMatcher] = {}
@@ -83,7 +87,7 @@ def _forbidden_rule(options: AnalysisOptions) -> Script | None:
 def analyse(facts: CallFacts, utterances: Sequence[Utterance], options: AnalysisOptions = AnalysisOptions(),
             loudness_db: Sequence[float | None] | None = None) -> Analysis:
     language = facts.language if facts.language in ("en", "it") else "en"
-    script = select_script(_scripts(options.scripts_dir), language=language, campaign=facts.campaign,
+    script = select_script(_scripts(options.scripts_dir, options.companies), language=language, campaign=facts.campaign,
                            call_type=facts.call_type)
     matcher = _matcher(script, language)
     docs = matcher.docs([u.text for u in utterances])

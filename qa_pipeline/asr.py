@@ -177,6 +177,7 @@ class Transcriber:
                     word_timestamps=True,
                     condition_on_previous_text=False,
                     vad_filter=False,
+                    hotwords=", ".join(opts.hotwords) or None,
                 )
                 segments = list(segments)  # the generator does the work: materialise it here
             except (RuntimeError, ValueError) as e:

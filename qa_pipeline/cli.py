@@ -22,6 +22,7 @@ from .errors import ConfigError, QAPipelineError
 log = logging.getLogger("qa_pipeline")
 
 DEMO_CALLS = Path(__file__).resolve().parent.parent / "demo" / "calls"
+DEMO_CONFIG = DEMO_CALLS.parent / "config.yaml"
 
 
 def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *, device: str | None,
@@ -51,6 +52,8 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     if task_runner is None and n_workers > 1:
         task_runner = "dask"  # several worker processes, each with its own models (threads would share one)
     if task_runner != "none":
+        # before Prefect is imported: it reads its settings once
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
         flows_module = orchestrator()
         task_runner = _flow_ready(flows_module, task_runner, verbose=verbose, remote=remote)
     if remote and task_runner == "none":
@@ -94,14 +97,15 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         print(f"scores: {scored['calls']} calls scored with rubric {scored['rubric_version']}; "
               f"weeks {', '.join(scored['weeks']) or '-'}")
     where = data_dir if is_uri(str(data_dir)) else Path(data_dir).resolve()
-    print(f"datasets: {where}/{{calls,utterances,words,metrics,failures}}")
+    from .schema import DATASETS
+
+    print(f"datasets: {where}/ ({', '.join(DATASETS)})")
     return 1 if failed else 0
 
 
 def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote: bool) -> str:
     """`task_runner` if the Prefect API (configured, or the temporary local one) is up, else `none` with a
     warning: a local run must not depend on the orchestrator."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     ensure_api, make_task_runner = flows_module.ensure_api, flows_module.make_task_runner
     if not verbose:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's cluster start-up chatter
@@ -242,7 +246,8 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
             if not DEMO_CALLS.is_dir():
                 print(f"error: demo corpus not found at {DEMO_CALLS}", file=sys.stderr)
                 return 2
-            status = _run(DEMO_CALLS, args.data, args.config, device=None, workers=None, force=False,
+            config = args.config or (str(DEMO_CONFIG) if DEMO_CONFIG.is_file() else None)
+            status = _run(DEMO_CALLS, args.data, config, device=None, workers=None, force=False,
                           verbose=args.verbose, orchestrator=orchestrator)
             return _demo_reports(args.data) or status
     except QAPipelineError as e:

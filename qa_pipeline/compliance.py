@@ -89,7 +89,9 @@ class ComplianceResult:
 
 def _check_patterns(path: Path, line: int | None, rid: str, patterns: list) -> None:
     """Compile the token patterns once at load time, so a bad one is reported with its file and line."""
-    import spacy
+    from .nlp import import_spacy
+
+    spacy = import_spacy()
     from spacy.errors import MatchPatternError
     from spacy.matcher import Matcher
 

@@ -75,6 +75,9 @@ class AsrOptions:
     """Silence put between packed regions so Whisper hears a boundary."""
     max_region_s: float = 25.0
     min_word_probability: float = 0.0
+    hotwords: tuple[str, ...] = ()
+    """Names and terms the calls contain that Whisper would misspell (company, brand and product names): given
+    to Whisper as hotwords. Empty = the `analysis.companies` names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,9 @@ class AnalysisOptions:
     low_transcript_probability: float = 0.6
     negative_ending: float = -0.4
     """Customer sentiment at the end of the call at or below this is flagged."""
+    companies: tuple[str, ...] = ()
+    """Your company and brand names: naming one counts for the scripts' opening.company_name, and (unless
+    asr.hotwords is set) they are the hotwords that keep the transcription from misspelling them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,4 +207,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         kwargs["diarization"] = dict(data["diarization"])
     if "workers" in data:
         kwargs["workers"] = int(data["workers"])
-    return PipelineConfig(**kwargs)
+    config = PipelineConfig(**kwargs)
+    if config.analysis.companies and not config.asr.hotwords:
+        config = dataclasses.replace(config, asr=dataclasses.replace(config.asr, hotwords=config.analysis.companies))
+    return config

