@@ -58,7 +58,7 @@ class Analysis:
     outcome: str | None
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _scripts(folder: str | None, companies: tuple[str, ...] = ()) -> tuple[Script, ...]:
     """The scripts of `folder` and the defaults, each also accepting the configured company names."""
     extra = tuple(c.lower() for c in companies)
@@ -70,7 +70,7 @@ _MATCHERS: dict[tuple, ScriptMatcher] = {}
 
 
 def _matcher(script: Script, language: str) -> ScriptMatcher:
-    key = (script.id, script.version, script.path, language, id(script))
+    key = (script.id, script.version, script.path, language, script.companies)
     if key not in _MATCHERS:
         _MATCHERS[key] = ScriptMatcher(script, load_nlp(language))
     return _MATCHERS[key]
@@ -87,7 +87,7 @@ def _forbidden_rule(options: AnalysisOptions) -> Script | None:
 def analyse(facts: CallFacts, utterances: Sequence[Utterance], options: AnalysisOptions = AnalysisOptions(),
             loudness_db: Sequence[float | None] | None = None) -> Analysis:
     language = facts.language if facts.language in ("en", "it") else "en"
-    script = select_script(_scripts(options.scripts_dir, options.companies), language=language, campaign=facts.campaign,
+    script = select_script(_scripts(options.scripts_dir, options.companies_for(facts.campaign)), language=language, campaign=facts.campaign,
                            call_type=facts.call_type)
     matcher = _matcher(script, language)
     docs = matcher.docs([u.text for u in utterances])

@@ -146,8 +146,10 @@ class Transcriber:
         *,
         language: str | None,
         speaker_of_channel: dict[int, str],
+        hotwords: Sequence[str] = (),
     ) -> Transcript:
-        """Words of the given speech regions; `samples` is (channels, n) int16.
+        """Words of the given speech regions; `samples` is (channels, n) int16. `hotwords`: names this call may
+        contain (its company), added to `asr.hotwords`.
 
         Raises:
             TranscriptionError: the model failed on a window.
@@ -166,6 +168,7 @@ class Transcriber:
         eng = self.ref(opts.english_model) if opts.english_model else None
         ref = eng if (language == "en" and eng is not None) else self.ref(opts.multilingual_model)
         model = load_whisper(ref, opts)
+        hint = ", ".join(dict.fromkeys((*opts.hotwords, *hotwords))) or None
         words: list[Word] = []
         for w in windows:
             audio = window_audio(samples, sample_rate, w)
@@ -177,7 +180,7 @@ class Transcriber:
                     word_timestamps=True,
                     condition_on_previous_text=False,
                     vad_filter=False,
-                    hotwords=", ".join(opts.hotwords) or None,
+                    hotwords=hint,
                 )
                 segments = list(segments)  # the generator does the work: materialise it here
             except (RuntimeError, ValueError) as e:

@@ -76,8 +76,8 @@ class AsrOptions:
     max_region_s: float = 25.0
     min_word_probability: float = 0.0
     hotwords: tuple[str, ...] = ()
-    """Names and terms the calls contain that Whisper would misspell (company, brand and product names): given
-    to Whisper as hotwords. Empty = the `analysis.companies` names."""
+    """Names and terms every call contains that Whisper would misspell: given to Whisper as hotwords. Empty = each
+    call's `analysis.companies` names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +102,22 @@ class AnalysisOptions:
     low_transcript_probability: float = 0.6
     negative_ending: float = -0.4
     """Customer sentiment at the end of the call at or below this is flagged."""
-    companies: tuple[str, ...] = ()
-    """Your company and brand names: naming one counts for the scripts' opening.company_name, and (unless
-    asr.hotwords is set) they are the hotwords that keep the transcription from misspelling them."""
+    companies: Any = ()
+    """Your company and brand names, as a list (every call) or a mapping campaign -> list (`"*"`: every call).
+    Naming one of a call's names counts for the scripts' opening.company_name, and they are that call's
+    transcription hotwords (unless asr.hotwords is set) so that Whisper spells them right. Per campaign because a
+    hotword the call never contains (another client's brand) makes Whisper hallucinate it and slows it down."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "companies", _companies_by_campaign(self.companies))
+
+    def companies_for(self, campaign: str | None) -> tuple[str, ...]:
+        """The company names of a call of `campaign` (its own and the `"*"` ones)."""
+        names: list[str] = []
+        for key, values in self.companies:
+            if key == "*" or key == campaign:
+                names += [v for v in values if v not in names]
+        return tuple(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +140,7 @@ class PipelineConfig:
             "asr": {k: v for k, v in dataclasses.asdict(self.asr).items() if k not in ("device", "cpu_threads")},
             "metrics": dataclasses.asdict(self.metrics),
             "diarization": {k: v for k, v in sorted(self.diarization.items()) if k != "device"},
+            "hotwords": [] if self.asr.hotwords else self.analysis.companies,  # they steer the transcription
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -144,6 +158,28 @@ class PipelineConfig:
         for f in files:
             h.update(f.name.encode() + f.read_bytes())
         return h.hexdigest()[:12]
+
+
+def _companies_by_campaign(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`analysis.companies` as ((campaign or "*", names), ...): hashable, whatever form it was given in."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], tuple)
+                                                  for v in value) and value:
+        items = value  # already normalised
+    elif isinstance(value, (list, tuple)):
+        items = [("*", value)]
+    else:
+        raise ConfigError(f"config [analysis] companies: expected a list of names or a mapping campaign -> list "
+                          f"of names, got {type(value).__name__}")
+    out = []
+    for campaign, names in items:
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise ConfigError(f"config [analysis] companies[{campaign!r}]: expected a list of non-empty names")
+        out.append((str(campaign), tuple(n.strip() for n in names)))
+    return tuple(out)
 
 
 _SECTIONS = {
@@ -207,7 +243,4 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         kwargs["diarization"] = dict(data["diarization"])
     if "workers" in data:
         kwargs["workers"] = int(data["workers"])
-    config = PipelineConfig(**kwargs)
-    if config.analysis.companies and not config.asr.hotwords:
-        config = dataclasses.replace(config, asr=dataclasses.replace(config.asr, hotwords=config.analysis.companies))
-    return config
+    return PipelineConfig(**kwargs)

@@ -140,7 +140,8 @@ def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None) ->
     speaker_of_channel = {0: "ch0", 1: "ch1"} if stereo else {0: UNKNOWN}
     t0 = time.perf_counter()
     transcript = models.transcriber.transcribe(
-        samples, audio.sample_rate, regions, language=meta.language, speaker_of_channel=speaker_of_channel
+        samples, audio.sample_rate, regions, language=meta.language, speaker_of_channel=speaker_of_channel,
+        hotwords=() if config.asr.hotwords else config.analysis.companies_for(meta.campaign),
     )
     stage("asr", t0)
     words: tuple[Word, ...] = transcript.words

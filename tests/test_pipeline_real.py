@@ -147,7 +147,7 @@ def test_configured_company_names_are_transcribed_and_count_for_the_opening(tmp_
     for name in wanted:
         shutil.copy(demo / "calls" / name, calls / name)
     config = load_config(demo / "config.yaml")
-    assert config.asr.hotwords == config.analysis.companies  # companies double as hotwords by default
+    assert config.analysis.companies_for("broadband-sales") == ("Skyline Broadband",)  # per campaign
     assert run_folder(calls, tmp_path / "data", config).count("done") == 2
     _, texts = _texts_by_call(tmp_path / "data")
     assert "Brightwave Energy" in texts["demo-012"] and "Skyline Broadband" in texts["demo-024"]

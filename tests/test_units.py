@@ -113,3 +113,16 @@ def test_library_cli_without_flows_refuses_a_task_runner(tmp_path, capsys):
     import sys
 
     assert "prefect" not in sys.modules or "flows.process_calls" in sys.modules  # nothing here loaded it
+
+
+def test_company_names_per_campaign_and_their_validation():
+    """analysis.companies: a list (every call) or a mapping per campaign; they steer ASR, so they are in the
+    transcription hash; a malformed value is a clear error."""
+    flat = load_config(None, {"analysis.companies": ["Acme"]})
+    assert flat.analysis.companies_for("any") == ("Acme",)
+    per = load_config(None, {"analysis.companies": {"*": ["Acme"], "energy": ["Brightwave Energy"]}})
+    assert per.analysis.companies_for("energy") == ("Acme", "Brightwave Energy")
+    assert per.analysis.companies_for("other") == ("Acme",)
+    assert flat.hash() != load_config(None).hash() != per.hash()
+    with pytest.raises(ConfigError, match="companies"):
+        load_config(None, {"analysis.companies": {"energy": [3]}})
