@@ -26,6 +26,9 @@ _RULE_KEYS = {"id", "phase", "description", "require", "phrases", "patterns", "w
               "before", "severity", "applies_to", "speaker", "company_names"}
 FUZZY_MIN_CHARS = 12
 FUZZY_THRESHOLD = 90.0
+# Company names are compared on their letters alone: ASR splits or glues an unknown name ("BrightwayVenergy",
+# "right -wave energy", "Skyline Broadbent"). 85 keeps those and rejects ordinary phrases ("the right energy": 69).
+COMPANY_LETTERS_THRESHOLD = 85.0
 
 
 class ScriptError(ConfigError):
@@ -279,6 +282,7 @@ class ScriptMatcher:
                 if len(phrase) >= FUZZY_MIN_CHARS:
                     for w in {w for w in _norm(phrase).split() if len(w) >= 4}:
                         self._fuzzy_index.setdefault(w, []).append((name, phrase))
+        self._company_sets = [n for n in self.set_phrases if n.endswith("#companies")]
         # only patterns on lemmas or tags need the full pipeline; plain tokens are many times faster
         tagged = {"LEMMA", "POS", "TAG", "MORPH", "DEP", "ENT_TYPE"}
         self.needs_tags = any(tagged & set(tok) for r in script.rules for p in r.patterns for tok in p)
@@ -327,10 +331,33 @@ class ScriptMatcher:
                             (al.src_end - al.src_start) >= 0.9 * len(phrase):
                         found.setdefault(name, []).append(
                             _match(u, al.dest_start, al.dest_end, round(al.score / 100, 3), "fuzzy", name, norm))
+                        hit_sets.add(name)
                         break
+            for name in self._company_sets:
+                if name not in hit_sets:
+                    m = self._company_by_letters(name, u, norm)
+                    if m is not None:
+                        found.setdefault(name, []).append(m)
         for matches in found.values():
             matches.sort(key=lambda m: m.start_s)
         return found
+
+
+    def _company_by_letters(self, name: str, u: Utterance, norm: str) -> Match | None:
+        """A company name found in `norm` when their letters alone agree (spaces, hyphens and case ignored)."""
+        from rapidfuzz import fuzz
+
+        positions = [i for i, ch in enumerate(norm) if ch.isalpha()]
+        letters = "".join(norm[i] for i in positions)
+        for company in self.set_phrases[name]:
+            target = "".join(ch for ch in company if ch.isalpha())
+            if len(target) < 6 or len(letters) < 0.8 * len(target):
+                continue
+            al = fuzz.partial_ratio_alignment(target, letters, score_cutoff=COMPANY_LETTERS_THRESHOLD)
+            if al is not None and al.dest_end - al.dest_start >= 0.85 * len(target):
+                start, end = positions[al.dest_start], positions[al.dest_end - 1] + 1
+                return _match(u, start, end, round(al.score / 100 * 0.9, 3), "fuzzy", name, norm)
+        return None
 
 
 def _match(u: Utterance, start_char: int, end_char: int, confidence: float, method: str, name: str,

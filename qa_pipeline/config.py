@@ -76,8 +76,11 @@ class AsrOptions:
     max_region_s: float = 25.0
     min_word_probability: float = 0.0
     hotwords: tuple[str, ...] = ()
-    """Names and terms every call contains that Whisper would misspell: given to Whisper as hotwords. Empty = each
-    call's `analysis.companies` names."""
+    """Names and terms every call contains that Whisper would misspell: given to Whisper as hotwords."""
+    company_hotwords: bool = False
+    """Also give each call's `analysis.companies` names (its campaign's) to Whisper as hotwords. They come out
+    spelt right ("Brightwave Energy", not "right with energy"), but with tiny.en on the demo calls ASR took 2-4x
+    longer (temperature fallbacks) and once looped at a window's end: worth trying with larger models or a GPU."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +107,9 @@ class AnalysisOptions:
     """Customer sentiment at the end of the call at or below this is flagged."""
     companies: Any = ()
     """Your company and brand names, as a list (every call) or a mapping campaign -> list (`"*"`: every call).
-    Naming one of a call's names counts for the scripts' opening.company_name, and they are that call's
-    transcription hotwords (unless asr.hotwords is set) so that Whisper spells them right. Per campaign because a
-    hotword the call never contains (another client's brand) makes Whisper hallucinate it and slows it down."""
+    Naming one of a call's names counts for the scripts' opening.company_name (also when ASR misspells it: names
+    are compared on their letters too), and with asr.company_hotwords they steer the transcription. Per campaign:
+    a name the call cannot contain only invites false matches (and, as a hotword, hallucinations)."""
 
     def __post_init__(self):
         object.__setattr__(self, "companies", _companies_by_campaign(self.companies))
@@ -140,7 +143,7 @@ class PipelineConfig:
             "asr": {k: v for k, v in dataclasses.asdict(self.asr).items() if k not in ("device", "cpu_threads")},
             "metrics": dataclasses.asdict(self.metrics),
             "diarization": {k: v for k, v in sorted(self.diarization.items()) if k != "device"},
-            "hotwords": [] if self.asr.hotwords else self.analysis.companies,  # they steer the transcription
+            "hotwords": self.analysis.companies if self.asr.company_hotwords else [],  # they steer the transcription
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

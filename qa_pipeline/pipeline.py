@@ -141,7 +141,7 @@ def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None) ->
     t0 = time.perf_counter()
     transcript = models.transcriber.transcribe(
         samples, audio.sample_rate, regions, language=meta.language, speaker_of_channel=speaker_of_channel,
-        hotwords=() if config.asr.hotwords else config.analysis.companies_for(meta.campaign),
+        hotwords=config.analysis.companies_for(meta.campaign) if config.asr.company_hotwords else (),
     )
     stage("asr", t0)
     words: tuple[Word, ...] = transcript.words

@@ -176,3 +176,20 @@ def test_transcript_import_runs_analysis_and_changed_analysis_reimports(tmp_path
     assert any(f["call_id"] == "t1" and f["rule_id"] == "conduct.forbidden_content" for f in flags)
     assert read_dataset(data, "calls").num_rows == 2
     assert len([u for u in read_dataset(data, "utterances").to_pylist() if u["call_id"] == "t1"]) == len(COMPLIANT_ORDER)
+
+
+@pytest.mark.parametrize("said, passed", [
+    ("Good morning, right -wave energy, Laura speaking, how can I help?", True),   # ASR split the name
+    ("Good morning, BrightwayVenergy, Laura speaking, how can I help?", True),    # ... or glued it
+    ("Good morning, Laura speaking, is that the right energy plan for you?", False),  # an ordinary phrase
+])
+def test_company_names_are_matched_on_their_letters(said, passed):
+    from qa_pipeline.config import AnalysisOptions
+
+    options = AnalysisOptions(companies={"energy": ["Brightwave Energy"], "broadband": ["Skyline Broadband"]})
+    a = analyse(_facts("information"), _utts([("agent", 0.5, 5.0, said), ("customer", 5.5, 8.0, "Hello.")]),
+                options)
+    (rule,) = [r for r in a.compliance if r.rule_id == "opening.company_name"]
+    assert (rule.result == "passed") is passed, rule
+    if passed:
+        assert rule.evidence[0].confidence < 1.0 and "energy" in rule.evidence[0].text

@@ -130,15 +130,12 @@ def test_changed_analysis_reanalyses_stored_transcript_without_asr(spokenwoz, tm
     assert read_dataset(scratch, "utterances").num_rows == read_dataset(data, "utterances").num_rows
 
 
-def test_configured_company_names_are_transcribed_and_count_for_the_opening(tmp_path):
-    """Whisper misspells company names it never heard ("Right with energy", "Skyline Broadbent"): the configured
-    `analysis.companies` are its hotwords, and naming one passes opening.company_name (demo calls)."""
+def _demo_subset(tmp_path, wanted):
     import pathlib
 
     demo = pathlib.Path(__file__).resolve().parents[1] / "demo"
     calls = tmp_path / "calls"
     calls.mkdir()
-    wanted = ("demo-012.opus", "demo-024.opus")
     rows = [r for r in csv.DictReader(open(demo / "calls" / "calls.csv")) if r["file"] in wanted]
     with open(calls / "calls.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -146,12 +143,25 @@ def test_configured_company_names_are_transcribed_and_count_for_the_opening(tmp_
         w.writerows(rows)
     for name in wanted:
         shutil.copy(demo / "calls" / name, calls / name)
-    config = load_config(demo / "config.yaml")
-    assert config.analysis.companies_for("broadband-sales") == ("Skyline Broadband",)  # per campaign
+    return calls, demo / "config.yaml"
+
+
+def test_configured_company_names_count_for_the_opening_even_misspelt(tmp_path):
+    """Whisper misspells company names it never heard ("Right we've energy", "Skyline Broadbent"): the configured
+    `analysis.companies` (per campaign) are matched on their letters, and naming one passes opening.company_name."""
+    calls, config_file = _demo_subset(tmp_path, ("demo-016.opus", "demo-024.opus"))
+    config = load_config(config_file)
+    assert config.analysis.companies_for("broadband-sales") == ("Skyline Broadband",)
     assert run_folder(calls, tmp_path / "data", config).count("done") == 2
-    _, texts = _texts_by_call(tmp_path / "data")
-    assert "Brightwave Energy" in texts["demo-012"] and "Skyline Broadband" in texts["demo-024"]
     company = {r["call_id"]: r for r in read_dataset(tmp_path / "data", "compliance").to_pylist()
                if r["rule_id"] == "opening.company_name"}
-    assert {c: r["result"] for c, r in company.items()} == {"demo-012": "passed", "demo-024": "passed"}
-    assert company["demo-012"]["start_s"] < 5 and "brightwave" in company["demo-012"]["matched_text"].lower()
+    assert {c: r["result"] for c, r in company.items()} == {"demo-016": "passed", "demo-024": "passed"}
+    assert company["demo-016"]["start_s"] < 5 and "energy" in company["demo-016"]["matched_text"].lower()
+
+
+def test_company_hotwords_spell_the_name_right(tmp_path):
+    calls, config_file = _demo_subset(tmp_path, ("demo-024.opus",))
+    config = load_config(config_file, {"asr.company_hotwords": True})
+    assert run_folder(calls, tmp_path / "data", config).count("done") == 1
+    _, texts = _texts_by_call(tmp_path / "data")
+    assert "Skyline Broadband" in texts["demo-024"]
