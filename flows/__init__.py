@@ -10,9 +10,17 @@ import os as _os
 # Privacy: the temporary Prefect server must not phone home (its telemetry service is on by default).
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-# `flows.process_calls` stays the module (the flow is `flows.process_calls.process_calls`)
-from flows.process_calls import make_task_runner, nightly_ingest, run_process_calls  # noqa: E402
-from flows.scorecards import rescore, weekly_scorecards  # noqa: E402
+_EXPORTS = {"nightly_ingest": "flows.process_calls", "run_process_calls": "flows.process_calls",
+            "make_task_runner": "flows.process_calls", "weekly_scorecards": "flows.scorecards",
+            "rescore": "flows.scorecards"}
+__all__ = list(_EXPORTS)
 
-__all__ = ["nightly_ingest", "weekly_scorecards", "rescore", "run_process_calls",
-           "make_task_runner"]
+
+def __getattr__(name: str):
+    """Prefect is imported on first use, not with the package: `qa-pipeline` (flows.cli) must be able to set
+    Prefect's settings (its log level) first, and commands that need no flow start faster."""
+    import importlib
+
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'flows' has no attribute {name!r}")
