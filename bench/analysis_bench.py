@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import time
 from pathlib import Path
 
@@ -90,8 +91,31 @@ def evaluate(predictions: dict[str, tuple[dict, set]]) -> dict:
             "events": {k: score(v) for k, v in sorted(events.items())}, "mismatches": mismatches}
 
 
+def _plain(text: str) -> str:
+    return re.sub(r"[^\w']+", " ", text.lower()).strip()
+
+
+def evidence_problems(call_id: str, a, utts) -> tuple[int, list[str]]:
+    """Every evidence item must point at a real utterance, lie inside its time span and quote its text."""
+    items = [(f"rule {r.rule_id}", m.utterance_index, m.start_s, m.end_s, m.text) for r in a.compliance
+             for m in r.evidence]
+    items += [(f"event {e.event_type}", e.utterance_index, e.start_s, e.end_s, e.evidence_text) for e in a.events
+              if e.utterance_index is not None]
+    problems = []
+    for what, idx, start, end, text in items:
+        u = utts[idx] if 0 <= idx < len(utts) else None
+        if u is None:
+            problems.append(f"{call_id} {what}: no utterance {idx}")
+        elif not (u.start - 0.01 <= start <= end <= u.end + 0.01):
+            problems.append(f"{call_id} {what}: span {start}-{end} outside utterance {idx} ({u.start}-{u.end})")
+        elif _plain(text) not in _plain(u.text):
+            problems.append(f"{call_id} {what}: {text!r} not in utterance {idx}")
+    return len(items), problems
+
+
 def on_truth_transcripts() -> tuple[dict, float]:
     preds, n_utts, elapsed = {}, 0, 0.0
+    on_truth_transcripts.evidence = [0, []]
     for truth in truth_calls():
         turns = sorted(truth["turns"], key=lambda t: t["start"])
         utts = tuple(Utterance(i, t["speaker"], t["speaker"], t["start"], t["end"], t["text"], 1.0, len(t["text"].split()))
@@ -105,6 +129,9 @@ def on_truth_transcripts() -> tuple[dict, float]:
         elapsed += time.perf_counter() - t0
         n_utts += len(utts)
         preds[truth["call_id"]] = predicted_from_analysis(a)
+        checked, problems = evidence_problems(truth["call_id"], a, utts)
+        on_truth_transcripts.evidence[0] += checked
+        on_truth_transcripts.evidence[1] += problems
     return preds, n_utts / elapsed if elapsed else 0.0
 
 
@@ -193,14 +220,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args()
     preds, _ = on_truth_transcripts()
+    checked, problems = on_truth_transcripts.evidence
     result = {"truth_transcripts": evaluate(preds), "utterances_per_s": round(throughput()),
+              "evidence_checked": checked, "evidence_problems": problems,
               "sentiment": sentiment_accuracy()}
     if args.data:
         result["audio_pipeline"] = evaluate(on_pipeline_output(args.data))
         result["agent_channel_detection"] = agent_channel_detection(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "analysis.json").write_text(json.dumps(result, indent=2))
-    lines = [f"Analysis throughput: {result['utterances_per_s']} utterances/s (one process)", ""]
+    lines = [f"Analysis throughput: {result['utterances_per_s']} utterances/s (one process)", "",
+             f"Evidence (truth transcripts): {checked - len(problems)} of {checked} evidence items point at an "
+             "utterance, lie inside its time span and quote its text", ""]
     if "agent_channel_detection" in result:
         d = result["agent_channel_detection"]
         lines += [f"Agent channel detected from the words alone (manifest ignored): {d['correct']} of {d['calls']} "
