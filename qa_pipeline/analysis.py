@@ -70,7 +70,7 @@ _MATCHERS: dict[tuple, ScriptMatcher] = {}
 
 
 def _matcher(script: Script, language: str) -> ScriptMatcher:
-    key = (script.id, script.version, script.path, language, script.companies)
+    key = (repr(script), language)  # the whole script: a configured forbidden list or company names change it
     if key not in _MATCHERS:
         _MATCHERS[key] = ScriptMatcher(script, load_nlp(language))
     return _MATCHERS[key]

@@ -165,6 +165,8 @@ class PipelineConfig:
 
 def _companies_by_campaign(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """`analysis.companies` as ((campaign or "*", names), ...): hashable, whatever form it was given in."""
+    if value is None or (isinstance(value, (list, tuple, dict)) and not value):
+        return ()
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, (list, tuple)) and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], tuple)

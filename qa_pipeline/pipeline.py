@@ -107,9 +107,13 @@ def _assign_stereo_roles(meta: CallMeta, config: PipelineConfig, words, directio
     return decide_roles(words, ["ch0", "ch1"], direction=direction)
 
 
-def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None) -> CallResult:
-    """Decode, find speech, transcribe, attribute speakers and roles, measure. Raises QAPipelineError."""
-    config = models.config
+def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None,
+                 config: PipelineConfig | None = None) -> CallResult:
+    """Decode, find speech, transcribe, attribute speakers and roles, measure, analyse. Raises QAPipelineError.
+
+    `config`: this run's configuration when `models` were loaded for another one with the same transcription
+    settings (models are shared by transcription hash; analysis options must come from the run)."""
+    config = config or models.config
     timings: dict[str, float] = {}
     flags = list(meta.issues)
 

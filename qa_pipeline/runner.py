@@ -170,7 +170,7 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
                 return Outcome(path, "skipped", previous[0], 0.0, "already processed")
             reanalyse(data_dir, previous[0], config)
             return Outcome(path, "reanalysed", previous[0], 0.0, "analysis changed: re-analysed stored transcript")
-        result = process_call(meta, models_for(config))
+        result = process_call(meta, models_for(config), config=config)
         if source:
             result.calls["path"] = source
         write_result(data_dir, result)

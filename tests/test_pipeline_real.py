@@ -155,6 +155,7 @@ def test_configured_company_names_count_for_the_opening_even_misspelt(tmp_path):
     assert run_folder(calls, tmp_path / "data", config).count("done") == 2
     company = {r["call_id"]: r for r in read_dataset(tmp_path / "data", "compliance").to_pylist()
                if r["rule_id"] == "opening.company_name"}
+    # (run after other configs in this process: their loaded models are shared, their analysis options must not be)
     assert {c: r["result"] for c, r in company.items()} == {"demo-016": "passed", "demo-024": "passed"}
     assert company["demo-016"]["start_s"] < 5 and "energy" in company["demo-016"]["matched_text"].lower()
 
