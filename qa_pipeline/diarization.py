@@ -66,6 +66,7 @@ class DiarizationOptions:
         `min_cluster_size` embeddings exists (measured: 11 s and 100 s single-speaker files), and the two real
         parties of the SpokenWOZ call are only 0.29 apart, so a safe value is below ~0.15.
     min_duration_off: gaps shorter than this inside one speaker's speech are filled.
+    fill_from_vad: speech webrtcvad hears that the segmentation model missed goes to the nearest turn's speaker.
     device: "cpu" or "cuda" (or "cuda:1").
     num_threads: torch intra-op threads; None leaves torch's setting alone.
     segmentation_batch_size / embedding_batch_size: windows per forward pass (memory per batch is
@@ -84,6 +85,7 @@ class DiarizationOptions:
     min_cluster_size: int = 6
     same_speaker_distance: float | None = None
     min_duration_off: float = 0.0
+    fill_from_vad: bool = True
     device: str = "cpu"
     num_threads: int | None = None
     segmentation_batch_size: int = 16
@@ -455,6 +457,8 @@ class Diarizer:
         embeddings = getattr(output, "speaker_embeddings", None)
         if o.num_speakers is not None and o.same_speaker_distance is not None and embeddings is not None:
             full, exclusive = self._merge_same_voice(full, exclusive, embeddings)
+        if o.fill_from_vad:
+            full, exclusive = _fill_missed_speech(wav, full, exclusive)
         return _to_detailed(full, exclusive, self.method)
 
     def _prepare(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -518,6 +522,36 @@ class DetailedDiarization:
 
     diarization: Diarization
     speaker_turns: tuple[SpeakerTurn, ...]
+
+
+def _fill_missed_speech(wav: np.ndarray, full, exclusive, min_s: float = 0.2):
+    """Speech webrtcvad hears but the segmentation model left out (quiet or band-limited telephone speech) goes
+    to the speaker of the nearest turn, so it is not lost for the talk metrics. Measured on the demo phone calls:
+    the segmentation missed 11 % of the reference speech, most of the DER."""
+    from pyannote.core import Segment, Timeline
+
+    from .config import VadOptions
+    from .vad import detect_activity
+
+    turns = sorted(exclusive.itertracks(yield_label=True), key=lambda t: t[0].start)
+    if not turns:
+        return full, exclusive
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16)[None]
+    activity = detect_activity(pcm, SAMPLE_RATE, VadOptions())
+    heard = Timeline([Segment(r.start, r.end) for r in activity.regions(0)]).support()
+    missing = heard.extrude(exclusive.get_timeline().support())
+    starts = [t[0].start for t in turns]
+    full, exclusive = full.copy(), exclusive.copy()
+    for seg in missing:
+        if seg.duration < min_s:
+            continue
+        i = bisect.bisect_left(starts, seg.start)
+        near = [turns[j] for j in (i - 1, i) if 0 <= j < len(turns)]
+        gap = lambda t: max(0.0, t[0].start - seg.end, seg.start - t[0].end)  # noqa: E731
+        label = min(near, key=gap)[2]
+        full[seg, f"vad{seg.start:.2f}"] = label
+        exclusive[seg, f"vad{seg.start:.2f}"] = label
+    return full.support(), exclusive.support()
 
 
 def _to_detailed(full, exclusive, method: str) -> DetailedDiarization:
