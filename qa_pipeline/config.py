@@ -142,7 +142,7 @@ class PipelineConfig:
             "vad": dataclasses.asdict(self.vad),
             "asr": {k: v for k, v in dataclasses.asdict(self.asr).items() if k not in ("device", "cpu_threads")},
             "metrics": dataclasses.asdict(self.metrics),
-            "diarization": {k: v for k, v in sorted(self.diarization.items()) if k != "device"},
+            "diarization": {k: v for k, v in sorted(self.diarization.items()) if k not in ("device", "num_threads")},
             "hotwords": self.analysis.companies if self.asr.company_hotwords else [],  # they steer the transcription
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -98,6 +98,38 @@ def test_options_are_validated():
         DiarizationOptions(num_speakers=0)
     with pytest.raises(DiarizationError):
         DiarizationOptions(segmentation_step=0)
+    with pytest.raises(DiarizationError):
+        DiarizationOptions(bridge_pause_s=-1)
+    with pytest.raises(DiarizationError):
+        DiarizationOptions(num_threads=0)
+
+
+def test_pauses_inside_one_speakers_turn_are_bridged():
+    pytest.importorskip("pyannote.core", reason="diarization extra not installed")
+    from pyannote.core import Annotation, Segment
+
+    from qa_pipeline.diarization import _bridge_pauses
+
+    def annotation(*turns):
+        a = Annotation()
+        for i, (s, e, spk) in enumerate(turns):
+            a[Segment(s, e), i] = spk
+        return a
+
+    exclusive = annotation((0.0, 2.0, "A"), (2.4, 4.0, "A"), (4.3, 5.0, "B"), (5.2, 6.0, "A"), (7.0, 8.0, "A"))
+    # in the overlapping output B says a short "mhm" inside A's 2.0-2.4 pause (the exclusive output gave it to A)
+    full = annotation((0.0, 2.0, "A"), (2.1, 2.3, "B"), (2.4, 4.0, "A"), (4.3, 5.0, "B"), (5.2, 6.0, "A"),
+                      (7.0, 8.0, "A"))
+    full2, excl2 = _bridge_pauses(full, exclusive, 0.5)
+    turns = [(round(s.start, 2), round(s.end, 2), lab) for s, _, lab in excl2.itertracks(yield_label=True)]
+    # A 0.0-2.0 + 2.4-4.0 joined (0.4 s pause); A-B-A never joined across B; the 1.0 s pause 6.0-7.0 stays
+    assert turns == [(0.0, 4.0, "A"), (4.3, 5.0, "B"), (5.2, 6.0, "A"), (7.0, 8.0, "A")]
+    by_label = {lab: [(round(s.start, 2), round(s.end, 2)) for s in full2.label_timeline(lab)] for lab in "AB"}
+    # in the overlapping output A's pause is not filled where B talks in it
+    assert by_label["A"] == [(0.0, 2.0), (2.4, 4.0), (5.2, 6.0), (7.0, 8.0)]
+    assert by_label["B"] == [(2.1, 2.3), (4.3, 5.0)]
+    # nothing to bridge: same objects back
+    assert _bridge_pauses(full, exclusive, 0.0)[1] is exclusive
 
 
 # ------------------------------------------------------------------------------------------ real models
