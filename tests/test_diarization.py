@@ -132,6 +132,19 @@ def test_pauses_inside_one_speakers_turn_are_bridged():
     assert _bridge_pauses(full, exclusive, 0.0)[1] is exclusive
 
 
+def test_relabel_moves_a_piece_to_the_other_speaker():
+    pytest.importorskip("pyannote.core", reason="diarization extra not installed")
+    from pyannote.core import Annotation, Segment
+
+    from qa_pipeline.diarization import _relabel
+
+    a = Annotation()
+    a[Segment(0, 6), 0] = "A"
+    a[Segment(6, 8), 1] = "B"
+    out = _relabel(a, [(Segment(4, 6), "A", "B"), (Segment(20, 21), "A", "B")])  # the second covers no speech
+    assert [(s.start, s.end, lab) for s, _, lab in out.itertracks(yield_label=True)] == [(0, 4, "A"), (4, 8, "B")]
+
+
 # ------------------------------------------------------------------------------------------ real models
 
 needs_eval = pytest.mark.skipif(
@@ -183,7 +196,7 @@ def test_two_party_phone_call_der(diarizer):
     ref = next(iter(load_rttm(str(folder / "MUL1011.derived_from_channels.rttm")).values()))
     metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
     der = metric(ref, _annotation(result.turns), detailed=True)
-    assert der["diarization error rate"] < 0.33, der  # measured 0.298; the reference is approximate (see docs)
+    assert der["diarization error rate"] < 0.33, der  # measured 0.281; the reference is approximate (see docs)
     # almost all of it is "missed" inaudible stretches of the channel-derived reference; who-spoke is right:
     assert der["confusion"] < 0.05 * der["total"], der
 
@@ -260,19 +273,24 @@ def test_silence_gives_no_speakers(diarizer):
 
 @pytest.mark.slow
 @needs_eval
-def test_long_file_memory_is_bounded(diarizer):
-    """~10 min (the 3 min call tiled) in bounded memory: growth is a fraction of what a 1-hour call would need."""
+def test_one_hour_file_in_bounded_memory(diarizer):
+    """A 1-hour mono call (the real 3-minute call tiled, 8 kHz) in bounded memory. Measured here: peak RSS grew
+    by ~800 MB (mostly the 16 kHz waveform, 230 MB, and pyannote's copies of it), about 120 s on 2 vCPUs."""
     x, sr = _read(EVAL / "spokenwoz_MUL1011_phone2spk" / "MUL1011_mono8k.wav")
-    long = np.tile(x, 4)[: sr * 600]
+    long = np.tile(x, 20)[: sr * 3600].astype(np.float32)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     result = diarizer.diarize(long, sr)
     elapsed = time.perf_counter() - start
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
     assert len(result.speakers) == 2
-    assert result.turns[-1].end > 590
-    assert grown < 600, f"peak RSS grew by {grown:.0f} MB for 10 min of audio"
-    assert elapsed < 120, f"{elapsed:.0f} s for 10 min"
+    assert result.turns[-1].end > 3590
+    # the same 3-minute call 20 times: each copy has both parties talking
+    for k in (0, 10, 19):
+        copy = [t for t in result.turns if k * 182.8 + 10 < t.start < (k + 1) * 182.8 - 10]
+        assert {t.speaker for t in copy} == {"spk0", "spk1"}
+    assert grown < 1500, f"peak RSS grew by {grown:.0f} MB for 1 hour of audio"
+    assert elapsed < 900, f"{elapsed:.0f} s for 1 hour"
 
 
 def test_bad_input_shape_is_a_clear_error():
