@@ -166,3 +166,34 @@ def test_company_hotwords_spell_the_name_right(tmp_path):
     assert run_folder(calls, tmp_path / "data", config).count("done") == 1
     _, texts = _texts_by_call(tmp_path / "data")
     assert "Skyline Broadband" in texts["demo-024"]
+
+
+def test_demo_mono_calls_get_the_right_agent_and_customer(tmp_path):
+    """The two demo calls recorded mono go through diarization; the agent is found from the words (greeting,
+    self-introduction), with its confidence and evidence, and the utterances carry the right roles against the
+    generator's exact turns."""
+    import json
+    import pathlib
+
+    truth_dir = pathlib.Path(__file__).resolve().parents[1] / "demo" / "truth"
+    calls, config_file = _demo_subset(tmp_path, ("demo-013.wav", "demo-022.flac"))
+    assert run_folder(calls, tmp_path / "data", load_config(config_file)).count("done") == 2
+    rows = {r["call_id"]: r for r in read_dataset(tmp_path / "data", "calls").to_pylist()}
+    utterances = read_dataset(tmp_path / "data", "utterances").to_pylist()
+    for call_id in ("demo-013", "demo-022"):
+        call = rows[call_id]
+        assert call["mode"] == "mono" and call["speakers"] == 2, call
+        assert call["diarization_model"].startswith("pyannote"), call["diarization_model"]
+        assert call["role_confidence"] >= 0.8 and call["role_evidence"], call
+        turns = json.loads((truth_dir / f"{call_id}.json").read_text())["turns"]
+        right = total = 0.0
+        for u in (u for u in utterances if u["call_id"] == call_id):
+            def overlap(t):
+                return min(u["end_s"], t["end"]) - max(u["start_s"], t["start"])
+
+            best = max(turns, key=overlap)
+            if overlap(best) <= 0:
+                continue
+            total += u["end_s"] - u["start_s"]
+            right += (u["end_s"] - u["start_s"]) * (u["role"] == best["speaker"])
+        assert total > 20 and right / total > 0.9, (call_id, right / total)
