@@ -299,3 +299,12 @@ def test_bad_input_shape_is_a_clear_error():
     d = object.__new__(Diarizer)
     with pytest.raises(DiarizationError, match="one channel"):
         d._prepare(np.zeros((2, 100), dtype=np.float32), 16000)
+
+
+def test_pipeline_dir_without_config_is_a_clear_error(tmp_path):
+    pytest.importorskip("pyannote.audio", reason="diarization extra not installed")
+    from qa_pipeline.diarization import Diarizer
+    from qa_pipeline.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not a pyannote pipeline folder"):
+        Diarizer(DiarizationOptions(pipeline_dir=str(tmp_path)))
