@@ -386,6 +386,8 @@ def main() -> None:
     ap.add_argument("--no-readme", action="store_true", help="do not update README.md")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if shutil.which("ffmpeg") is None:
+        sys.exit("bench/run_bench.py needs ffmpeg to cut and tile the SpokenWOZ call (Debian: apt-get install ffmpeg)")
     if args.child:
         child_main(args.child)
         return
