@@ -450,7 +450,7 @@ def main():
         for r in run["files"]:
             by_set.setdefault(r["set"], []).append(r)
         for set_name, items in by_set.items():
-            # spokenwoz_audible and _dominant re-score the same output: kept out of the set's aggregate (it would count twice)
+            # the RESCORED rows re-score the same output: kept out of the set's aggregate (it would count twice)
             agg = {c: DiarizationErrorRate(collar=c, skip_overlap=False) for c in (0.0, 0.25)}
             cp = {"edits": 0, "ref_words": 0, "wer_edits": 0, "files": 0}
             for r in items:
@@ -502,7 +502,8 @@ def main():
                        "demo references are the generator's exact turn times, demo voices are synthetic (piper + "
                        "espeak-ng); demo_downmix = stereo demo calls averaged to mono; DER scored on the overlapping "
                        "output unless '_exclusive'; aggregates accumulate pyannote.metrics components over a set "
-                       "(spokenwoz_audible and spokenwoz_dominant excluded from their set's aggregate); c025_s/c0_s = component seconds; "
+                       "(spokenwoz_audible and spokenwoz_dominant excluded from their set's aggregate); "
+                       "c025_s/c0_s = component seconds; "
                        "speed measured on a shared 2-vCPU machine: see loadavg."}
     if asr:
         result["asr"] = {"model": asr["model"], "wall_s": round(asr["wall_s"], 1),
@@ -531,7 +532,8 @@ def main():
     print()
     for system, t in total.items():
         print(f"- {system}: {t['method']}; load {t['load_s']} s; peak RSS {t['peak_rss_mb']} MB; "
-              f"{t['x_realtime_wall_all']:.1f}x realtime wall, {t['x_realtime_per_cpu_s_all']:.1f}x per CPU-second (audio s / CPU s)")
+              f"{t['x_realtime_wall_all']:.1f}x realtime wall, "
+              f"{t['x_realtime_per_cpu_s_all']:.1f}x per CPU-second (audio s / CPU s)")
     if asr:
         print(f"- asr (cpWER words): {asr['model']}, {asr['wall_s']:.0f} s")
     print(f"- load average before/after: {load_before} / {os.getloadavg()}")

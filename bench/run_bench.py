@@ -387,7 +387,8 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if shutil.which("ffmpeg") is None:
-        sys.exit("bench/run_bench.py needs ffmpeg to cut and tile the SpokenWOZ call (Debian: apt-get install ffmpeg)")
+        sys.exit("bench/run_bench.py needs ffmpeg to cut and tile the SpokenWOZ call "
+                 "(Debian: apt-get install ffmpeg)")
     if args.child:
         child_main(args.child)
         return

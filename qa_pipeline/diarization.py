@@ -283,7 +283,7 @@ def _build_classes():
                     continue
                 batch.append(self._fixed_frames(self._fbank(piece)))
                 rows.append(i)
-                if len(batch) == batch_size or i == len(pieces) - 1:
+                if len(batch) == batch_size:
                     out[rows] = self._embed_batch(batch)
                     rows, batch = [], []
             if batch:

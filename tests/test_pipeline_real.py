@@ -188,11 +188,9 @@ def test_demo_mono_calls_get_the_right_agent_and_customer(tmp_path):
         turns = json.loads((truth_dir / f"{call_id}.json").read_text())["turns"]
         right = total = 0.0
         for u in (u for u in utterances if u["call_id"] == call_id):
-            def overlap(t):
-                return min(u["end_s"], t["end"]) - max(u["start_s"], t["start"])
-
-            best = max(turns, key=overlap)
-            if overlap(best) <= 0:
+            overlaps = [min(u["end_s"], t["end"]) - max(u["start_s"], t["start"]) for t in turns]
+            best = turns[max(range(len(turns)), key=overlaps.__getitem__)]
+            if max(overlaps) <= 0:
                 continue
             total += u["end_s"] - u["start_s"]
             right += (u["end_s"] - u["start_s"]) * (u["role"] == best["speaker"])
