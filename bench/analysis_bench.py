@@ -14,9 +14,9 @@ import re
 import time
 from pathlib import Path
 
-from qa_pipeline.analysis import CallFacts, analyse
+from qa_pipeline.analysis.analyse import CallFacts, analyse
 from qa_pipeline.config import AnalysisOptions
-from qa_pipeline.sentiment import CALL_CENTER_LEXICON, label_of, score_text
+from qa_pipeline.analysis.sentiment import CALL_CENTER_LEXICON, label_of, score_text
 from qa_pipeline.types import Utterance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def on_truth_transcripts() -> tuple[dict, float]:
 
 
 def on_pipeline_output(data: Path) -> dict:
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     comp, ev = {}, {}
     for r in read_dataset(data, "compliance").to_pylist():
@@ -151,8 +151,8 @@ def on_pipeline_output(data: Path) -> dict:
 
 def agent_channel_detection(data: Path) -> dict:
     """Detect the agent's side from the words alone (ignoring the manifest) on every stereo call of a run."""
-    from qa_pipeline.roles import decide_roles
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.speech.roles import decide_roles
+    from qa_pipeline.store.folder import read_dataset
     from qa_pipeline.types import Word
 
     truth = {t["call_id"]: t.get("agent_channel") for t in truth_calls()}

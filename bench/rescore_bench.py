@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qa_pipeline.schema import DATASETS
-from qa_pipeline.scoring import rescore
+from qa_pipeline.store.schema import DATASETS
+from qa_pipeline.scoring.score.score import rescore
 
 RULES = [("opening.greeting", "opening", "major"), ("opening.agent_name", "opening", "major"),
          ("opening.company_name", "opening", "major"), ("needs.discovery", "needs_discovery", "minor"),
@@ -96,7 +96,7 @@ def main() -> None:
         gen_s = time.perf_counter() - t0
         # baseline, same command and data: just reading every dataset rescore reads (the I/O floor)
         t0 = time.perf_counter()
-        from qa_pipeline.storage import read_dataset
+        from qa_pipeline.store.folder import read_dataset
 
         rows_read = sum(read_dataset(data, name).num_rows for name in
                         ("calls", "metrics", "compliance", "events", "sentiment", "utterances", "flags"))

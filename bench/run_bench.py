@@ -5,7 +5,7 @@ ours against faster-whisper baselines measured side by side in the same command.
 
 Systems (each run in its OWN subprocess, so peak RSS = the child's ru_maxrss; the same model, compute type int8,
 beam size 1 and cpu_threads 0 = all cores for all):
-  * ours             - `qa_pipeline.runner.run_folder` on a folder (the whole pipeline: decode, VAD, ASR of packed
+  * ours             - `qa_pipeline.pipeline.runner.run_folder` on a folder (the whole pipeline: decode, VAD, ASR of packed
                        speech windows, roles, metrics, analysis, Parquet writes).
   * baseline-plain   - `faster_whisper.WhisperModel.transcribe` over each channel's full audio separately
                        (`decode_audio(split_stereo=True)`), word_timestamps=True, faster-whisper's other defaults.
@@ -85,11 +85,11 @@ def _model_spec(language: str | None) -> str:
 
 
 def child_ours(spec: dict) -> dict:
-    from qa_pipeline.asr import load_whisper
+    from qa_pipeline.speech.asr import load_whisper
     from qa_pipeline.config import load_config
-    from qa_pipeline.models import resolve_whisper
-    from qa_pipeline.runner import run_folder
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.speech.weights import resolve_whisper
+    from qa_pipeline.pipeline.runner import run_folder
+    from qa_pipeline.store.folder import read_dataset
 
     config = load_config(None)
     t0 = time.perf_counter()
@@ -121,7 +121,7 @@ def child_ours(spec: dict) -> dict:
 def child_baseline(spec: dict, batched: bool) -> dict:
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
-    from qa_pipeline.models import resolve_whisper
+    from qa_pipeline.speech.weights import resolve_whisper
 
     models: dict[str, tuple] = {}
 
@@ -277,14 +277,14 @@ def _text(segments) -> str:
 
 
 def wer_of(refs: list[str], hyps: list[str]) -> float:
-    from qa_pipeline.evaluation import wer
+    from qa_pipeline.speech.evaluation import wer
 
     return wer(refs, hyps)
 
 
 def attribution(segments) -> dict:
     """Share of the utterances whose span the derived reference covers more on their own channel than on the other."""
-    from qa_pipeline.evaluation import read_rttm
+    from qa_pipeline.speech.evaluation import read_rttm
 
     ref = read_rttm(str(WOZ_RTTM))
 
@@ -312,7 +312,7 @@ def attribution(segments) -> dict:
 
 def crosstalk_duplicates(segments) -> list[dict]:
     """Pairs on different channels overlapping > 50 % of the shorter one with text similarity > 0.6."""
-    from qa_pipeline.evaluation import normalise
+    from qa_pipeline.speech.evaluation import normalise
 
     a_side = [s for s in segments if s[2] == "ch0"]
     b_side = [s for s in segments if s[2] == "ch1"]
@@ -403,7 +403,7 @@ def main() -> None:
     info["loadavg_before"] = os.getloadavg()
     command = "python bench/run_bench.py " + " ".join(a for a in sys.argv[1:])
 
-    from qa_pipeline.evaluation import NORMALISER
+    from qa_pipeline.speech.evaluation import NORMALISER
 
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
@@ -645,7 +645,7 @@ def markdown(r: dict) -> str:
         f"int8, beam size {r['settings']['beam_size']}, cpu_threads 0 (all cores) for every system; "
         f"{r['rounds']} interleaved round(s) (order {', '.join(r['run_order'])}); runtime {r['total_runtime_s']:.0f} s.",
         "",
-        f"WER normaliser (`qa_pipeline.evaluation.normalise`): {r['normaliser']}.",
+        f"WER normaliser (`qa_pipeline.speech.evaluation.normalise`): {r['normaliser']}.",
         "",
         f"**Stereo calls** ({r['stereo_set']}; {S['ours']['stereo_audio_s'] / 60:.1f} min of audio):",
         "",

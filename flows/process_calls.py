@@ -165,7 +165,7 @@ def _report(outcome: dict) -> None:
 
 
 def _has_scores(data_dir: str) -> bool:
-    from qa_pipeline.storage import is_uri, read_dataset
+    from qa_pipeline.store.folder import is_uri, read_dataset
 
     if not is_uri(data_dir):
         return (Path(data_dir) / "call_scores").exists()
@@ -218,7 +218,7 @@ def _publish(summary: dict) -> None:
     """The run summary as a Prefect markdown artifact and a JSON file under `<data>/_runs/` (local data only)."""
     create_markdown_artifact(key="process-calls-summary", markdown=summary_markdown(summary),
                              description="qa-pipeline run summary")
-    from qa_pipeline.storage import is_uri
+    from qa_pipeline.store.folder import is_uri
 
     if is_uri(summary["data_dir"]):
         from fsspec.core import url_to_fs

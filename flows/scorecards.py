@@ -1,4 +1,4 @@
-"""The `weekly_scorecards` and `rescore` flows: thin over `qa_pipeline.scoring` (imported inside the tasks)."""
+"""The `weekly_scorecards` and `rescore` flows: thin over `qa_pipeline.scoring.score.score` (imported inside the tasks)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def week_scorecards(data_dir: str, week: str) -> list[dict]:
     """The stored `scorecards_weekly` rows of one ISO week (small: one row per agent)."""
     import pyarrow.compute as pc
 
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     table = read_dataset(data_dir, "scorecards_weekly")
     return table.filter(pc.equal(table.column("iso_week"), week)).to_pylist()
@@ -30,9 +30,9 @@ def week_scorecards(data_dir: str, week: str) -> list[dict]:
 
 @task(name="weekly-report", cache_policy=NO_CACHE, **IO_RETRIES)
 def weekly_report(data_dir: str, week: str, out: str) -> str | None:
-    """The self-contained HTML report of the week, when the library has one (qa_pipeline.report)."""
+    """The self-contained HTML report of the week, when the library has one (qa_pipeline.render.report)."""
     try:
-        from qa_pipeline.report import write_weekly_report
+        from qa_pipeline.render.report import write_weekly_report
     except ImportError:
         return None
     return str(write_weekly_report(data_dir, week, out))

@@ -20,9 +20,9 @@ from prefect.tasks import exponential_backoff
 
 from qa_pipeline import QAPipelineError, load_config
 from qa_pipeline.config import PipelineConfig
-from qa_pipeline.ingest import discover, file_sha256
-from qa_pipeline.runner import done_index, models_for, process_path, record_failure
-from qa_pipeline.storage import clean_stale_temp_files, is_uri
+from qa_pipeline.pipeline.ingest import discover, file_sha256
+from qa_pipeline.pipeline.runner import done_index, models_for, process_path, record_failure
+from qa_pipeline.store.folder import clean_stale_temp_files, is_uri
 
 _TRANSIENT_ERRNOS = {
     errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED,
@@ -194,8 +194,8 @@ def record_task_failure(path: str, data_dir: str, message: str, config_path: str
 
 @task(name="score-calls", cache_policy=NO_CACHE, **IO_RETRIES)
 def score_task(data_dir: str, rubric: str | None = None) -> dict:
-    """Recompute call scores and weekly scorecards from the stored datasets (qa_pipeline.scoring.rescore)."""
-    from qa_pipeline.scoring import rescore
+    """Recompute call scores and weekly scorecards from the stored datasets (qa_pipeline.scoring.score.rescore)."""
+    from qa_pipeline.scoring.score.score import rescore
 
     return rescore(data_dir, rubric)
 
@@ -203,7 +203,7 @@ def score_task(data_dir: str, rubric: str | None = None) -> dict:
 @task(name="stage-timings", cache_policy=NO_CACHE, **IO_RETRIES)
 def stage_timings(data_dir: str, call_ids: list[str]) -> dict[str, dict[str, float]]:
     """call_id -> {stage: seconds} of the given calls, from `calls.stage_seconds`."""
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     wanted = set(call_ids)
     if not wanted:

@@ -12,7 +12,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from .config import PipelineConfig, load_config  # noqa: E402
-from .errors import QAPipelineError  # noqa: E402
+from qa_pipeline.config import PipelineConfig, load_config  # noqa: E402
+from qa_pipeline.errors import QAPipelineError  # noqa: E402
 
 __all__ = ["__version__", "PipelineConfig", "load_config", "QAPipelineError"]

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
-from .config import load_config
-from .errors import ConfigError, QAPipelineError
+from qa_pipeline import __version__
+from qa_pipeline.config import load_config
+from qa_pipeline.errors import ConfigError, QAPipelineError
 
 log = logging.getLogger("qa_pipeline")
 
@@ -32,8 +32,8 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     process; needs `orchestrator`) or `none` (the library's own loop, no Prefect)."""
     from tqdm import tqdm
 
-    from .ingest import discover
-    from .storage import is_uri
+    from qa_pipeline.pipeline.ingest import discover
+    from qa_pipeline.store.folder import is_uri
 
     overrides = {}
     if device:
@@ -69,14 +69,14 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
             bar.write(f"FAILED {path}: {message}")
 
     if task_runner == "none":
-        from .runner import run_folder
+        from qa_pipeline.pipeline.runner import run_folder
 
         summary = run_folder(calls_dir, data_dir, config, progress=progress, force=force)
         bar.close()
         print(summary.text())
         failed = summary.count("failed")
         if summary.count("done") or summary.count("reanalysed") or not (Path(data_dir) / "call_scores").exists():
-            from .scoring import rescore as _rescore
+            from qa_pipeline.scoring.score.score import rescore as _rescore
 
             scored = _rescore(data_dir, rubric)
         else:
@@ -97,7 +97,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         print(f"scores: {scored['calls']} calls scored with rubric {scored['rubric_version']}; "
               f"weeks {', '.join(scored['weeks']) or '-'}")
     where = data_dir if is_uri(str(data_dir)) else Path(data_dir).resolve()
-    from .schema import DATASETS
+    from qa_pipeline.store.schema import DATASETS
 
     print(f"datasets: {where}/ ({', '.join(DATASETS)})")
     return 1 if failed else 0
@@ -135,11 +135,11 @@ def _flow_summary_text(result: dict) -> str:
 
 def _demo_reports(data_dir: Path) -> int:
     """After the demo run: one weekly report per demo week, and where to find everything."""
-    from .storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     weeks = sorted(set(read_dataset(data_dir, "scorecards_weekly", ["iso_week"]).column("iso_week").to_pylist()))
     try:
-        from .report import write_weekly_report
+        from qa_pipeline.render.report import write_weekly_report
     except ImportError:  # report module not available
         weeks = []
     for week in weeks:
@@ -208,35 +208,35 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
                         force=args.force, rubric=args.rubric, task_runner=args.task_runner, verbose=args.verbose,
                         orchestrator=orchestrator)
         if args.command == "rescore":
-            from .scoring import rescore as _rescore
+            from qa_pipeline.scoring.score.score import rescore as _rescore
 
             summary = _rescore(args.data, args.rubric)
             print(f"rescored {summary['calls']} calls ({summary['score_rows']} item scores, rubric "
                   f"{summary['rubric_version']}); weekly scorecards for {', '.join(summary['weeks']) or 'no week'}")
             return 0
         if args.command == "reviews":
-            from .scoring import import_reviews, rescore as _rescore
+            from qa_pipeline.scoring.score.score import import_reviews, rescore as _rescore
 
             result = import_reviews(args.data, args.file)
             _rescore(args.data, args.rubric)
             print(f"imported {result['imported']} verdicts ({result['skipped_existing']} already there); scores updated")
             return 0
         if args.command == "complaints":
-            from .scoring import import_division_complaints, rescore as _rescore
+            from qa_pipeline.scoring.score.score import import_division_complaints, rescore as _rescore
 
             result = import_division_complaints(args.data, args.file)
             _rescore(args.data, args.rubric)
             print(f"imported {result['rows']} complaints; scores updated")
             return 0
         if args.command == "report":
-            from .report import write_weekly_report
+            from qa_pipeline.render.report import write_weekly_report
 
             out = write_weekly_report(args.data, args.week, args.out)
             print(f"weekly report: {out.resolve()}")
             return 0
         if args.command == "migrate":
-            from .migrate import migrate as _migrate
-            from .schema import SCHEMA_VERSION
+            from qa_pipeline.store.migrate import migrate as _migrate
+            from qa_pipeline.store.schema import SCHEMA_VERSION
 
             found = _migrate(args.data, dry_run=args.dry_run)
             files = sum(n for by_v in found.values() for n in by_v.values())

@@ -13,7 +13,10 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from qa_pipeline.errors import ConfigError
+
+# The packaged defaults (scripts, events, lexicons, rubric): one place names the folder.
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ class PipelineConfig:
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     diarization: dict = field(default_factory=dict)
-    """Keyword arguments of qa_pipeline.diarization.DiarizationOptions."""
+    """Keyword arguments of qa_pipeline.speech.diarization.DiarizationOptions."""
     workers: int = 1
 
     def hash(self) -> str:
@@ -154,7 +157,7 @@ class PipelineConfig:
         from pathlib import Path as _P
 
         h = hashlib.sha256(json.dumps(dataclasses.asdict(self.analysis), sort_keys=True, default=str).encode())
-        defaults = _P(__file__).parent / "defaults"
+        defaults = DEFAULTS_DIR
         files = sorted(defaults.rglob("*.yaml"))
         if self.analysis.scripts_dir:
             files += sorted(_P(self.analysis.scripts_dir).glob("*.y*ml"))

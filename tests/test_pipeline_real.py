@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from qa_pipeline.config import load_config
-from qa_pipeline.evaluation import read_rttm, wer
-from qa_pipeline.runner import run_folder
-from qa_pipeline.storage import read_dataset
+from qa_pipeline.speech.evaluation import read_rttm, wer
+from qa_pipeline.pipeline.runner import run_folder
+from qa_pipeline.store.folder import read_dataset
 
 pytestmark = pytest.mark.slow
 

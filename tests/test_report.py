@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from qa_pipeline.errors import QAPipelineError
-from qa_pipeline.report import render_weekly_report, write_weekly_report
-from qa_pipeline.storage import read_dataset, write_rows
+from qa_pipeline.render.report import render_weekly_report, write_weekly_report
+from qa_pipeline.store.folder import read_dataset, write_rows
 
 CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
 RUBRIC = "2026.11-1"

@@ -6,9 +6,9 @@ import pytest
 
 from qa_pipeline.config import load_config
 from qa_pipeline.errors import QAPipelineError
-from qa_pipeline.runner import run_folder
-from qa_pipeline.scoring import RubricError, cohen_kappa, import_division_complaints, import_reviews, load_rubric, rescore
-from qa_pipeline.storage import read_dataset
+from qa_pipeline.pipeline.runner import run_folder
+from qa_pipeline.scoring.score.score import RubricError, cohen_kappa, import_division_complaints, import_reviews, load_rubric, rescore
+from qa_pipeline.store.folder import read_dataset
 
 from .test_analysis import COMPLIANT_ORDER, RUDE_COMPLAINT
 

@@ -43,8 +43,8 @@ def s3(tmp_path_factory):
 def test_datasets_round_trip_on_s3(s3):
     import datetime as dt
 
-    from qa_pipeline.runner import done_index
-    from qa_pipeline.storage import read_dataset, remove_key, replace_partitions, write_rows
+    from qa_pipeline.pipeline.runner import done_index
+    from qa_pipeline.store.folder import read_dataset, remove_key, replace_partitions, write_rows
 
     data = f"{s3}/unit"
     row = dict(failure_id="f1", path="s3://x/a.wav", stage="decode", error_code="E200", message="bad",
@@ -64,7 +64,7 @@ def test_flow_reads_calls_from_and_writes_datasets_to_s3(s3, tmp_path, prefect_a
     import s3fs
 
     from flows import run_process_calls
-    from qa_pipeline.storage import read_dataset
+    from qa_pipeline.store.folder import read_dataset
 
     from .test_flows import _transcripts
 

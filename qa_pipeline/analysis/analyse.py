@@ -10,13 +10,13 @@ import functools
 from dataclasses import dataclass
 from typing import Sequence
 
-from .compliance import ComplianceResult, Match, Rule, Script, ScriptMatcher, load_scripts, select_script
-from .config import AnalysisOptions
-from .errors import W_LOW_ROLE_CONFIDENCE
-from .events import Event, detect_events, event_matcher, outcome_of
-from .nlp import load_nlp
-from .sentiment import PartySentiment, escalations, party_sentiment, score_utterances
-from .types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.analysis.compliance import ComplianceResult, Match, Rule, Script, ScriptMatcher, load_scripts, select_script
+from qa_pipeline.config import AnalysisOptions
+from qa_pipeline.errors import W_LOW_ROLE_CONFIDENCE
+from qa_pipeline.analysis.events import Event, detect_events, event_matcher, outcome_of
+from qa_pipeline.analysis.nlp import load_nlp
+from qa_pipeline.analysis.sentiment import PartySentiment, escalations, party_sentiment, score_utterances
+from qa_pipeline.types import AGENT, CUSTOMER, Utterance
 
 SEVERITY_OF_FAILURE = {"critical": "high", "major": "medium", "minor": "low", "info": "low"}
 
@@ -114,7 +114,7 @@ def analyse(facts: CallFacts, utterances: Sequence[Utterance], options: Analysis
 
 
 def check_all(script, matcher, utterances, docs, facts: CallFacts, kinds: set[str]) -> list[ComplianceResult]:
-    from .compliance import check_compliance
+    from qa_pipeline.analysis.compliance import check_compliance
 
     return check_compliance(script, matcher, utterances, docs, call_type=facts.call_type,
                             direction=facts.direction, events=kinds)

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Mapping, Sequence
 
-from .types import AGENT, CUSTOMER, UNKNOWN, RoleDecision, Word
+from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, RoleDecision, Word
 
 # (pattern, weight): positive = agent-like, negative = customer-like. English and Italian.
 _CUES: tuple[tuple[str, float], ...] = (

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import QAPipelineError
-from .storage import read_dataset
+from qa_pipeline.errors import QAPipelineError
+from qa_pipeline.store.folder import read_dataset
 
 CRITERIA = ("tasks_completed", "quality", "targets", "divisions_complaints", "customer_complaints")
 CRITERION_LABEL = {
@@ -170,7 +170,7 @@ def _load(data_dir: Path, week: str, weeks: list[str]) -> dict:
 def _rubric_for(version: str, rubric_path: str | Path | None):
     """The rubric file of that version, for the legend's weights; None when it is not at hand."""
     try:
-        from .scoring import load_rubric
+        from qa_pipeline.scoring.score.score import load_rubric
 
         rubric = load_rubric(rubric_path)
     except Exception:  # the legend then stays generic

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelLoadError
+from qa_pipeline.errors import ModelLoadError
 
 _REQUIRED = ("model.bin", "config.json")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from .config import VadOptions
-from .types import SpeechRegion
+from qa_pipeline.config import VadOptions
+from qa_pipeline.types import SpeechRegion
 
 _BLOCK_FRAMES = 20000  # energy computed in blocks: bounded memory on long calls
 

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from .errors import SchemaMismatchError
-from .schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VERSION, to_table
+from qa_pipeline.errors import SchemaMismatchError
+from qa_pipeline.store.schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VERSION, to_table
 
 
 def partition_of(dataset: str) -> str:

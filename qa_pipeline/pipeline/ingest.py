@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import IngestOptions
-from .errors import IngestError, W_MISSING_METADATA, W_UNKNOWN_AGENT
-from .types import CallMeta
+from qa_pipeline.config import IngestOptions
+from qa_pipeline.errors import IngestError, W_MISSING_METADATA, W_UNKNOWN_AGENT
+from qa_pipeline.types import CallMeta
 
 log = logging.getLogger("qa_pipeline")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .types import UNKNOWN, Utterance, Word
+from qa_pipeline.types import UNKNOWN, Utterance, Word
 
 
 def group_utterances(words: Sequence[Word], roles: Mapping[str, str], *, max_gap_s: float = 1.0) -> tuple[Utterance, ...]:

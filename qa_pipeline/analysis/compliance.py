@@ -16,10 +16,11 @@ from typing import Sequence
 
 import yaml
 
-from .errors import ConfigError
-from .types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.errors import ConfigError
+from qa_pipeline.types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.config import DEFAULTS_DIR
 
-DEFAULT_SCRIPTS = Path(__file__).parent / "defaults" / "scripts"
+DEFAULT_SCRIPTS = DEFAULTS_DIR / "scripts"
 REQUIRES = ("any", "all", "none")
 SEVERITIES = ("info", "minor", "major", "critical")
 _RULE_KEYS = {"id", "phase", "description", "require", "phrases", "patterns", "within_s", "last_s", "last_turns",
@@ -92,7 +93,7 @@ class ComplianceResult:
 
 def _check_patterns(path: Path, line: int | None, rid: str, patterns: list) -> None:
     """Compile the token patterns once at load time, so a bad one is reported with its file and line."""
-    from .nlp import import_spacy
+    from qa_pipeline.analysis.nlp import import_spacy
 
     spacy = import_spacy()
     from spacy.errors import MatchPatternError

@@ -15,7 +15,8 @@ from typing import Sequence
 
 import yaml
 
-from .types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.config import DEFAULTS_DIR
 
 POSITIVE = 0.25
 NEGATIVE = -0.25
@@ -72,7 +73,7 @@ def _vader():
 
 @functools.lru_cache(maxsize=1)
 def _italian():
-    data = yaml.safe_load((Path(__file__).parent / "defaults" / "sentiment_it.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((DEFAULTS_DIR / "sentiment_it.yaml").read_text(encoding="utf-8"))
     exact = {k: float(v) for k, v in data["lexicon"].items() if not k.endswith("*")}
     stems = tuple((k[:-1], float(v)) for k, v in data["lexicon"].items() if k.endswith("*"))
     return exact, stems, frozenset(data["negators"]), {k: float(v) for k, v in data["intensifiers"].items()}

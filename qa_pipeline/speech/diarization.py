@@ -35,8 +35,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-from .errors import DiarizationError, ModelLoadError  # noqa: E402
-from .types import Diarization, SpeakerTurn, Word  # noqa: E402
+from qa_pipeline.errors import DiarizationError, ModelLoadError  # noqa: E402
+from qa_pipeline.types import Diarization, SpeakerTurn, Word  # noqa: E402
 
 log = logging.getLogger("qa_pipeline")
 
@@ -640,8 +640,8 @@ def _fill_missed_speech(wav: np.ndarray, full, exclusive, min_s: float = 0.2):
     the segmentation missed 11 % of the reference speech, most of the DER."""
     from pyannote.core import Segment, Timeline
 
-    from .config import VadOptions
-    from .vad import detect_activity
+    from qa_pipeline.config import VadOptions
+    from qa_pipeline.audio.vad import detect_activity
 
     turns = sorted(exclusive.itertracks(yield_label=True), key=lambda t: t[0].start)
     if not turns:

@@ -12,8 +12,9 @@ from typing import Sequence
 
 import yaml
 
-from .compliance import Match, Rule, Script, ScriptMatcher
-from .types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.analysis.compliance import Match, Rule, Script, ScriptMatcher
+from qa_pipeline.types import AGENT, CUSTOMER, Utterance
+from qa_pipeline.config import DEFAULTS_DIR
 
 SALES_TYPES = ("order", "telesales_cold", "telesales_warm", "telesales_hot")
 
@@ -32,7 +33,7 @@ class Event:
 
 @functools.lru_cache(maxsize=None)
 def event_matcher(language: str, nlp) -> ScriptMatcher:
-    data = yaml.safe_load((Path(__file__).parent / "defaults" / "events.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((DEFAULTS_DIR / "events.yaml").read_text(encoding="utf-8"))
     sets = data.get(language) or data["en"]
     rules = tuple(Rule(id=name, phase="event", description="", require="any", phrase_sets=(name,),
                        speaker=spec["speaker"]) for name, spec in sets.items())

@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .audio import to_float
-from .config import AsrOptions
-from .errors import ModelLoadError, TranscriptionError
-from .models import ModelRef, resolve_whisper
-from .types import AsrInfo, SpeechRegion, Transcript, Word
+from qa_pipeline.audio.decode import to_float
+from qa_pipeline.config import AsrOptions
+from qa_pipeline.errors import ModelLoadError, TranscriptionError
+from qa_pipeline.speech.weights import ModelRef, resolve_whisper
+from qa_pipeline.types import AsrInfo, SpeechRegion, Transcript, Word
 
 log = logging.getLogger("qa_pipeline")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import AudioOptions
-from .errors import AudioDecodeError, AudioTooLongError, AudioTooShortError
-from .types import Audio
+from qa_pipeline.config import AudioOptions
+from qa_pipeline.errors import AudioDecodeError, AudioTooLongError, AudioTooShortError
+from qa_pipeline.types import Audio
 
 log = logging.getLogger("qa_pipeline")
 

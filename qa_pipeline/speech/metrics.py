@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import MetricsOptions
-from .types import AGENT, ConversationMetrics, Utterance, Word
+from qa_pipeline.config import MetricsOptions
+from qa_pipeline.types import AGENT, ConversationMetrics, Utterance, Word
 
 _STEP = 0.01  # seconds per grid cell
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .config import PipelineConfig
-from .errors import IngestError, QAPipelineError
-from .ingest import describe, discover, load_manifest
-from .pipeline import CallResult, Models, call_date_of, load_models, process_call
-from .storage import read_dataset, write_rows
+from qa_pipeline.config import PipelineConfig
+from qa_pipeline.errors import IngestError, QAPipelineError
+from qa_pipeline.pipeline.ingest import describe, discover, load_manifest
+from qa_pipeline.pipeline.process import CallResult, Models, call_date_of, load_models, process_call
+from qa_pipeline.store.folder import read_dataset, write_rows
 
 log = logging.getLogger("qa_pipeline")
 
@@ -65,7 +65,7 @@ def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig) -> Non
     """Re-run only the analysis of a stored call (scripts, lexicons or analysis options changed)."""
     import pyarrow.compute as pc
 
-    from .pipeline import analyse_rows, utterances_from_rows
+    from qa_pipeline.pipeline.process import analyse_rows, utterances_from_rows
 
     def rows(name):
         t = read_dataset(data_dir, name)
@@ -141,13 +141,13 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
         reraise: errors for which it returns True are raised, not recorded (the caller retries transient I/O
             and records the failure itself once retries are spent).
     """
-    from .transcripts import import_transcript
+    from qa_pipeline.pipeline.transcripts import import_transcript
 
     p = Path(path)
     meta = None
     try:
         if p.name.endswith(".transcript.json"):
-            from .ingest import file_sha256
+            from qa_pipeline.pipeline.ingest import file_sha256
 
             index = done if done is not None else done_index(data_dir)
             previous = index.get(file_sha256(p))

@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__
-from .asr import Transcriber
-from .audio import channel_correlation, downmix, load_audio
-from .config import PipelineConfig
-from .errors import (
+from qa_pipeline import __version__
+from qa_pipeline.speech.asr import Transcriber
+from qa_pipeline.audio.decode import channel_correlation, downmix, load_audio
+from qa_pipeline.config import PipelineConfig
+from qa_pipeline.errors import (
     W_DECLARED_MONO_IS_STEREO,
     W_DECLARED_STEREO_IS_MONO,
     W_DUAL_MONO,
@@ -24,11 +24,11 @@ from .errors import (
     W_SILENT,
     QAPipelineError,
 )
-from .metrics import conversation_metrics, talk_intervals
-from .roles import LOW_CONFIDENCE, decide_roles, roles_from_channel
-from .types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, RoleDecision, Utterance, Word
-from .utterances import group_utterances
-from .vad import detect_activity, padded_regions
+from qa_pipeline.speech.metrics import conversation_metrics, talk_intervals
+from qa_pipeline.speech.roles import LOW_CONFIDENCE, decide_roles, roles_from_channel
+from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, RoleDecision, Utterance, Word
+from qa_pipeline.speech.utterances import group_utterances
+from qa_pipeline.audio.vad import detect_activity, padded_regions
 
 log = logging.getLogger("qa_pipeline")
 
@@ -60,7 +60,7 @@ class Models:
     def diarizer(self):
         if self._diarizer is None and self.diarizer_error is None:
             try:
-                from .diarization import DiarizationOptions, Diarizer
+                from qa_pipeline.speech.diarization import DiarizationOptions, Diarizer
 
                 self._diarizer = Diarizer(DiarizationOptions(**self.config.diarization))
             except ImportError as e:
@@ -160,9 +160,9 @@ def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None,
         decision = RoleDecision({UNKNOWN: UNKNOWN}, "none", 0.0, "mono call, no diarization")
         diarizer = models.diarizer if words else None
         if diarizer is not None:
-            from .diarization import assign_speakers
+            from qa_pipeline.speech.diarization import assign_speakers
 
-            from .audio import to_float
+            from qa_pipeline.audio.decode import to_float
 
             result = diarizer.diarize(to_float(samples[0]), audio.sample_rate)
             stage("diarization", t0)
@@ -265,7 +265,7 @@ def utterance_loudness(utterances, energy_db: np.ndarray, frame_s: float, stereo
 def analyse_rows(call_row: dict, utterances, utt_rows: list[dict], m_row: dict, config: PipelineConfig) -> dict:
     """Run the analysis stage; fills sentiment into `utt_rows` and analysis fields into `call_row` (in place:
     both are this call's fresh rows) and returns the analysis datasets' rows."""
-    from .analysis import CallFacts, analyse, analysis_rows
+    from qa_pipeline.analysis.analyse import CallFacts, analyse, analysis_rows
 
     facts = CallFacts(
         call_id=call_row["call_id"], language=call_row.get("language"), call_type=call_row.get("call_type"),

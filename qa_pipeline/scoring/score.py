@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .storage import read_dataset, replace_partitions
+from qa_pipeline.errors import ConfigError
+from qa_pipeline.store.folder import read_dataset, replace_partitions
+from qa_pipeline.config import DEFAULTS_DIR
 
 log = logging.getLogger("qa_pipeline")
 
-DEFAULT_RUBRIC = Path(__file__).parent / "defaults" / "rubric.yaml"
+DEFAULT_RUBRIC = DEFAULTS_DIR / "rubric.yaml"
 CRITERIA = ("tasks_completed", "quality", "targets", "divisions_complaints", "customer_complaints")
 ITEMS = {
     "tasks_completed": ("outcome_achieved",),
@@ -378,8 +379,8 @@ def import_reviews(data_dir: str | Path, csv_path: str | Path) -> dict:
     """
     import csv
 
-    from .errors import QAPipelineError
-    from .storage import write_rows
+    from qa_pipeline.errors import QAPipelineError
+    from qa_pipeline.store.folder import write_rows
 
     path = Path(csv_path)
     calls = {r["call_id"]: r["call_date"] for r in read_dataset(data_dir, "calls", ["call_id", "call_date"]).to_pylist()}
@@ -453,7 +454,7 @@ def import_division_complaints(data_dir: str | Path, path: str | Path) -> dict:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from .errors import QAPipelineError
+    from qa_pipeline.errors import QAPipelineError
 
     path = Path(path)
     table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
@@ -469,7 +470,7 @@ def import_division_complaints(data_dir: str | Path, path: str | Path) -> dict:
         by_month.setdefault(d.strftime("%Y-%m"), []).append(dict(complaint_id=cid, date=d, agent_id=str(r["agent"]),
                                                                  division=str(r["division"]), text=r["text"],
                                                                  justified=justified, source=path.name))
-    from .storage import write_rows
+    from qa_pipeline.store.folder import write_rows
 
     existing = {r["complaint_id"]: r for r in read_dataset(data_dir, "division_complaints").to_pylist()}
     for month, rows in by_month.items():

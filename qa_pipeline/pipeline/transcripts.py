@@ -11,13 +11,13 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from . import __version__
-from .config import PipelineConfig
-from .errors import IngestError
-from .ingest import _validated, file_sha256
-from .metrics import conversation_metrics
-from .pipeline import CallResult, _timestamp, analyse_rows, call_date_of, metrics_row, utterance_rows, word_rows
-from .types import AGENT, CUSTOMER, CallMeta, Utterance, Word
+from qa_pipeline import __version__
+from qa_pipeline.config import PipelineConfig
+from qa_pipeline.errors import IngestError
+from qa_pipeline.pipeline.ingest import _validated, file_sha256
+from qa_pipeline.speech.metrics import conversation_metrics
+from qa_pipeline.pipeline.process import CallResult, _timestamp, analyse_rows, call_date_of, metrics_row, utterance_rows, word_rows
+from qa_pipeline.types import AGENT, CUSTOMER, CallMeta, Utterance, Word
 
 FORMAT_HELP = (
     '{"call_id", "agent_id", "team", "campaign", "direction", "call_type", "started_at", "language", '

@@ -12,9 +12,9 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import SchemaMismatchError
-from .schema import DATASETS, SCHEMA_VERSION
-from .storage import is_uri, partition_of
+from qa_pipeline.errors import SchemaMismatchError
+from qa_pipeline.store.schema import DATASETS, SCHEMA_VERSION
+from qa_pipeline.store.folder import is_uri, partition_of
 
 # from-version -> (to-version, function(table) -> table)
 MIGRATIONS: dict[str, tuple[str, Callable[[pa.Table], pa.Table]]] = {}
