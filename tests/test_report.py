@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 import re
 import shutil
 import subprocess
+from html import escape, unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -214,3 +217,128 @@ def test_operator_without_team_and_a_one_week_trend(data, tmp_path):
     text = _text(html_)
     assert "Team (no team)" in text and "A09" in text
     assert "Overall score, last week" in text and "2026-W47" not in html_
+
+
+# every user-controlled field of the report's data carries both payloads; none may come out as markup
+P_SCRIPT = "<script>alert(1)</script>"
+P_IMG = '"><img src=x onerror=alert(1)>'
+
+
+def _hostile(name: str) -> str:
+    return f"{name}{P_SCRIPT}{P_IMG}"
+
+
+HOSTILE = {k: _hostile(k) for k in (
+    "agent", "team", "campaign", "call", "utterance", "role", "reason", "rule", "note", "dataset", "flagtype",
+    "severity", "division", "complaint", "reviewer", "comment", "item", "calltype", "outcome")}
+HOSTILE_SHOWN = ("agent", "team", "campaign", "call", "utterance", "role", "reason", "rule", "note", "dataset",
+                 "flagtype", "severity", "division", "complaint", "item", "calltype", "outcome")
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "header", "div", "h1", "h2", "h3", "dl", "dt", "dd",
+                "nav", "a", "details", "summary", "ul", "li", "b", "p", "span", "section", "table", "thead", "tbody",
+                "tr", "th", "td", "i", "svg", "rect", "line", "text", "polyline", "circle", "code", "footer"}
+ALLOWED_ATTRS = {"lang", "charset", "name", "content", "http-equiv", "class", "id", "href", "open", "title", "style",
+                 "viewbox", "width", "height", "role", "aria-label", "x", "y", "x1", "x2", "y1", "y2", "text-anchor",
+                 "fill", "stroke", "stroke-width", "stroke-linejoin", "points", "cx", "cy", "r", "rx"}
+
+
+def build_hostile_data(root: Path) -> Path:
+    """build_data plus one call of week 2026-W48 whose every text field carries markup: agent, team, campaign,
+    call id, call type, outcome, utterance text and role, flag type, severity and reason, evidence dataset, rule
+    and note, a QA verdict (reviewer and comment) imported from CSV, a division complaint imported from CSV and a
+    calibration item."""
+    from qa_pipeline.scoring.score import import_division_complaints, import_reviews
+
+    data = build_data(root)
+    h = HOSTILE
+    cid, agent, team = h["call"], h["agent"], h["team"]
+    started = dt.datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    day, week = started.date().isoformat(), "2026-W48"
+    write_rows(data, "calls", day, cid, [dict(_call(cid, agent, team, started), campaign=h["campaign"],
+                                              call_type=h["calltype"], outcome=h["outcome"])])
+    write_rows(data, "utterances", day, cid, [
+        dict(call_id=cid, utterance_index=0, speaker="agent", role=h["role"], start_s=0.5, end_s=2.0,
+             text=h["utterance"]),
+        dict(call_id=cid, utterance_index=1, speaker="customer", role="customer", start_s=2.5, end_s=9.0,
+             text=INJECTED),
+    ])
+    write_rows(data, "flags", day, cid, [
+        dict(call_id=cid, flag_id="hostile-complaint", flag_type="customer_complaint", severity="medium",
+             reason=h["reason"], utterance_index=1, start_s=2.5, end_s=9.0),
+        dict(call_id=cid, flag_id="hostile-rude", flag_type=h["flagtype"], severity=h["severity"],
+             reason=h["reason"], rule_id=h["rule"], utterance_index=0, start_s=0.5, end_s=2.0),
+        dict(call_id=cid, flag_id="hostile-missing", flag_type="low_confidence", severity="low",
+             reason=h["reason"], utterance_index=7, start_s=50.0, end_s=51.0),  # an utterance not stored
+    ])
+    write_rows(data, "call_scores", day, cid, [
+        _score(cid, agent, team, week, "tasks_completed", "outcome_achieved", 0.0, 1.0,
+               [_ev(h["dataset"], h["rule"], note=h["note"])]),
+        _score(cid, agent, team, week, "quality", "courtesy", 0.0, 1.0,
+               [_ev("compliance", h["rule"], 0, 0.5, 2.0, h["note"]), _ev("compliance", h["rule"], 0, note=h["note"])]),
+        _score(cid, agent, team, week, "quality", "listening", 0.5, 1.0),
+    ])
+    write_rows(data, "scorecards_weekly", week, "cards-hostile", [
+        _card(agent, team, week, 1, 0.0, 25.0, None, 12.5, 1, None, justified=1)])
+    reviews = root / "reviews.csv"
+    with open(reviews, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["call_id", "flag_id", "verdict", "reviewer", "reviewed_at", "comment"])
+        w.writerow([cid, "hostile-complaint", "justified", h["reviewer"], "2026-11-27T09:00:00Z", h["comment"]])
+        w.writerow([cid, "hostile-rude", "dismissed", h["reviewer"], "2026-11-27T09:05:00Z", h["comment"]])
+    assert import_reviews(data, reviews)["imported"] == 2
+    divisions = root / "divisions.csv"
+    with open(divisions, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["date", "agent", "division", "text", "justified"])
+        w.writerow(["2026-11-25", agent, h["division"], h["complaint"], "true"])
+        w.writerow(["2026-11-26", agent, h["division"], h["complaint"] + " again", "false"])
+    import_division_complaints(data, divisions)
+    write_rows(data, "calibration", RUBRIC, "calibration", [
+        dict(rubric_version=RUBRIC, target_type="item", item=h["item"], n=3, agreement=0.5, kappa=0.1,
+             computed_at=started)])
+    return data
+
+
+def test_user_text_never_becomes_markup(tmp_path):
+    data = build_hostile_data(tmp_path)
+    html_ = render_weekly_report(data, "2026-W48")
+    lower = html_.lower()
+    # no payload survives as markup anywhere
+    assert "<script" not in lower and "<img" not in lower and "onerror=alert(1)>" not in html_
+    assert P_IMG not in html_ and P_SCRIPT not in html_
+    # and every field that is shown comes out as its escaped text
+    assert escape(P_SCRIPT) == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for name in HOSTILE_SHOWN:
+        assert escape(HOSTILE[name], quote=True) in html_, f"{name} is not shown escaped"
+    for name in ("reviewer", "comment"):  # imported with the verdicts, not shown in this report
+        assert HOSTILE[name] not in html_
+    text = _text(html_)
+    assert "justified: counted" in text  # the complaint's imported verdict
+    assert "not justified: not counted" in text and "utterance #7 not stored" in text
+    assert f"Team {HOSTILE['team']}" in unescape(text) and f"{HOSTILE['complaint']} again" in unescape(text)
+
+    # parsed as a browser would: only the report's own tags and attributes, no event handlers
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags: set[str] = set()
+            self.attrs: set[str] = set()
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+            self.attrs |= {a for a, _ in attrs}
+
+    parsed = Tags()
+    parsed.feed(html_)
+    assert parsed.tags <= ALLOWED_TAGS, parsed.tags - ALLOWED_TAGS
+    assert parsed.attrs <= ALLOWED_ATTRS, parsed.attrs - ALLOWED_ATTRS
+
+
+def test_hostile_report_stays_text_in_headless_chromium(tmp_path):
+    data = build_hostile_data(tmp_path / "in")
+    out = write_weekly_report(data, "2026-W48", tmp_path / "weekly.html")
+    done = _chromium("--dump-dom", out.resolve().as_uri(), tmp=tmp_path)
+    dom = done.stdout
+    assert done.returncode == 0 and "</html>" in dom, done.stderr[-2000:]
+    assert "<title>Weekly quality report 2026-W48</title>" in dom
+    assert "<script" not in dom.lower() and "<img" not in dom.lower()
+    assert "agent&lt;script&gt;alert(1)&lt;/script&gt;\"&gt;&lt;img src=x onerror=alert(1)&gt;" in dom
