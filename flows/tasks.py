@@ -20,6 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from qa_pipeline import QAPipelineError, load_config
 from qa_pipeline.config import PipelineConfig
+from qa_pipeline.errors import Errors
 from qa_pipeline.pipeline.ingest import discover, file_sha256
 from qa_pipeline.pipeline.runner import done_index, models_for, process_path, record_failure
 from qa_pipeline.store.folder import clean_stale_temp_files, is_uri
@@ -184,7 +185,7 @@ def process_one(item: dict, calls_dir: str, data_dir: str, config_path: str | No
 def record_task_failure(path: str, data_dir: str, message: str, config_path: str | None = None,
                         overrides: dict | None = None) -> dict:
     """A call whose I/O retries were spent: record it in `failures` like any other failed call."""
-    err = QAPipelineError(f"{path}: I/O kept failing after retries: {message}", code="E105", stage="io")
+    err = QAPipelineError(Errors.E105, path=path, error=message, stage="io")
     record_failure(data_dir, path, err, config_hash=config_of(config_path, overrides).hash())
     return {"path": path, "status": "failed", "call_id": None, "audio_s": 0.0, "message": str(err)}
 

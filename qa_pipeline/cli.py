@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from qa_pipeline import __version__
 from qa_pipeline.config import load_config
-from qa_pipeline.errors import ConfigError, QAPipelineError
+from qa_pipeline.errors import ConfigError, Errors, QAPipelineError
 
 log = logging.getLogger("qa_pipeline")
 
@@ -46,8 +46,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     n_workers = workers or config.workers
     if orchestrator is None:
         if task_runner not in (None, "none"):
-            raise ConfigError(f"--task-runner {task_runner} needs the Prefect flows: use the `qa-pipeline` command "
-                              "(flows.cli), not `python -m qa_pipeline.cli`")
+            raise ConfigError(Errors.E660, runner=task_runner)
         task_runner = "none"
     if task_runner is None and n_workers > 1:
         task_runner = "dask"  # several worker processes, each with its own models (threads would share one)
@@ -57,7 +56,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         flows_module = orchestrator()
         task_runner = _flow_ready(flows_module, task_runner, verbose=verbose, remote=remote)
     if remote and task_runner == "none":
-        raise ConfigError("object-store calls or data (s3://...) are handled by the flow: drop --task-runner none")
+        raise ConfigError(Errors.E661)
     bar = tqdm(total=total, unit="call", desc="calls", file=sys.stderr)
 
     def progress(o):
@@ -112,13 +111,12 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
     try:
         make_task_runner(task_runner)  # validates the spec before anything starts
     except ValueError as e:
-        raise ConfigError(str(e)) from e
+        raise ConfigError(Errors.E662, error=e) from e
     try:
         ensure_api()
     except (RuntimeError, OSError) as e:
         if remote or (task_runner or "thread") != "thread":
-            raise ConfigError(f"the Prefect API could not be started ({e}); start one with `prefect server start` "
-                              "and set PREFECT_API_URL") from e
+            raise ConfigError(Errors.E663, error=e) from e
         log.warning("Prefect API unavailable (%s): running the calls without the flow", e)
         return "none"
     return task_runner or "thread"

@@ -7,16 +7,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from qa_pipeline.errors import ConfigError
+from qa_pipeline.errors import ConfigError, DiarizationError, Errors, QAPipelineError
 
 # The packaged defaults (scripts, events, lexicons, rubric): one place names the folder.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+
+# Marks an option added after config hashes were first stored with every call: it counts in config.hash() /
+# analysis_hash() only when set to something else than its default, so adding it reprocesses nothing.
+_HASHED_WHEN_SET = {"hash": "when_set"}
+
+
+def _added(default: Any) -> Any:
+    return field(default=default, metadata=_HASHED_WHEN_SET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,22 @@ class MetricsOptions:
     monologue_gap_s: float = 1.0
     utterance_gap_s: float = 1.0
     """Words of one speaker separated by more than this start a new utterance."""
+    talk_bridge_s: float = _added(0.5)
+    """Pauses of one party up to this long count as their talk time (talk ratio, speech rate, overtalk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RolesOptions:
+    """How sure the pipeline must be of who is the agent before trusting it."""
+
+    low_confidence: float = _added(0.65)
+    """A role decision made from what the speakers say (greeting, name, company...) with a confidence under this
+    (0.5 = a coin toss, 1 = certain) flags the call `W006 low-confidence role decision` for a reviewer; 0 never
+    flags. The confidence grows with the margin between the two speakers' agent-like phrases: 0.64 for a margin of
+    one weak cue, 0.82 for three."""
+
+    def __post_init__(self):
+        _in_range("roles.low_confidence", self.low_confidence, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +139,28 @@ class AnalysisOptions:
     Naming one of a call's names counts for the scripts' opening.company_name (also when ASR misspells it: names
     are compared on their letters too), and with asr.company_hotwords they steer the transcription. Per campaign:
     a name the call cannot contain only invites false matches (and, as a hotword, hallucinations)."""
+    sentiment_positive: float = _added(0.25)
+    """An utterance whose sentiment (VADER-style compound score, -1..1) is at or above this is labelled
+    positive."""
+    sentiment_negative: float = _added(-0.25)
+    """An utterance whose sentiment is at or below this is labelled negative (between the two: neutral)."""
+    trajectory_change: float = _added(0.2)
+    """A party's sentiment trajectory is improving (worsening) when the mean of their last third of utterances is
+    at least this much above (below) the mean of their first third; else stable."""
+    escalation_drop: float = _added(0.6)
+    """A customer utterance is an escalation when its sentiment fell by at least this from the customer's previous
+    utterance and is negative (at or below sentiment_negative)."""
+    escalation_louder_db: float = _added(6.0)
+    """... or when it is at least this many dB louder than the customer's median level and not better than half
+    of sentiment_negative (needs 4 customer utterances with a level)."""
 
     def __post_init__(self):
         object.__setattr__(self, "companies", _companies_by_campaign(self.companies))
+        _in_range("analysis.sentiment_positive", self.sentiment_positive, 0.0, 1.0)
+        _in_range("analysis.sentiment_negative", self.sentiment_negative, -1.0, 0.0)
+        _in_range("analysis.trajectory_change", self.trajectory_change, 0.0, 2.0)
+        _in_range("analysis.escalation_drop", self.escalation_drop, 0.0, 2.0)
+        _in_range("analysis.escalation_louder_db", self.escalation_louder_db, 0.0, 60.0)
 
     def companies_for(self, campaign: str | None) -> tuple[str, ...]:
         """The company names of a call of `campaign` (its own and the `"*"` ones)."""
@@ -127,43 +172,153 @@ class AnalysisOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class DiarizationOptions:
+    """How a mono call is diarized (qa_pipeline.speech.diarization.Diarizer): the config's `diarization` section.
+    Times are in seconds.
+
+    num_speakers: exact number of speakers to find (phone call: 2). None = estimate it within
+        [min_speakers, max_speakers] with `clustering_threshold`.
+    min_speakers / max_speakers: bounds used when num_speakers is None. max_speakers also caps how many
+        speakers may talk at the same instant.
+    segmentation_step: step of the 10 s segmentation window, as a fraction of the window (0.5 = 5 s). 0.5 is
+        about 6x faster than pyannote's 0.1 for almost the same accuracy. Files shorter than `short_file_s` use
+        `short_file_step` instead: they need more windows to have enough embeddings (measured on the two demo
+        mono calls, 43-53 s: DER c0.25 10.4 % at 0.5, 5.3 % at 0.25), at half the speed (25x vs 48x realtime).
+    short_file_s / short_file_step: see segmentation_step.
+    clustering_threshold: cosine distance (0..2) under which two CAM++ embeddings are the same speaker; only
+        decides the count when num_speakers is None.
+    min_cluster_size: clusters with fewer embeddings (one per speaker per window) are merged into the nearest
+        larger one (pyannote lowers it to 10% of the embeddings for short files).
+    same_speaker_distance: opt-in. When num_speakers is forced (e.g. 2) but the clusters' centroids are closer
+        than this cosine distance, they are merged as one voice and the result has fewer speakers than asked.
+        Off by default: pyannote already returns one speaker for a one-voice recording when no second cluster of
+        `min_cluster_size` embeddings exists (measured: 11 s and 100 s single-speaker files), and the two real
+        parties of the SpokenWOZ call are only 0.29 apart, so a safe value is below ~0.15.
+    min_duration_off: pyannote's own gap filling per speaker (also across the other speaker's words, which makes
+        overlap); off, see bridge_pause_s.
+    bridge_pause_s: a pause of at most this long between two consecutive turns of the same speaker, with nobody
+        else talking in it, becomes part of the turn: people pause between sentences inside one turn, and
+        turn-level references (and the talk-time metrics) count those pauses as speech. At 0.5 s it can never
+        cost DER at a 0.25 s collar, whatever the reference's convention (a reference gap that short lies
+        wholly inside its boundaries' collars). Measured: the demo calls' missed speech 11 % -> 2 %.
+    resegment / resegment_piece_s / resegment_min_piece_s: a second pass on who-spoke, piece by piece of at most
+        resegment_piece_s (see Diarizer._resegment); turns shorter than resegment_min_piece_s keep their speaker.
+        0.5 s measured against 1.0 s: demo downmix confusion 22 s -> 10 s of 1,503 s (cpWER 27.2 % -> 25.5 %),
+        SpokenWOZ 13.3 % -> 12.3 % DER (audible reference), AMI and the 3-speaker clip unchanged; 0.3 s gained a
+        little more on the demo's synthetic voices but lost on AMI. Not applied to a pipeline_dir pipeline.
+    fill_from_vad: opt-in. Speech webrtcvad hears that the segmentation model missed goes to the nearest turn's
+        speaker. Measured off by default: on noisy downmixes it adds more false alarm (line noise, bleed) than it
+        recovers once pauses are bridged (demo downmix DER 5.5 % -> 8.3 %).
+    device: "cpu" or "cuda" (or "cuda:1").
+    num_threads: torch intra-op threads while a call is diarized on the CPU (restored afterwards); None leaves
+        torch's setting alone. 1 by default: segmentation-3.0's LSTM ran 2x faster on 1 thread than on 2 here,
+        and the whole diarization 25.8x vs 17.7x realtime; more throughput comes from more workers.
+    segmentation_batch_size / embedding_batch_size: windows per forward pass (memory per batch is
+        batch x 10 s of audio; total memory does not grow with them).
+    pipeline_dir: a local pyannote pipeline folder (holding config.yaml, e.g. a downloaded
+        speaker-diarization-community-1) used instead of the bundled assembly. Loaded offline.
+    """
+
+    num_speakers: int | None = 2
+    min_speakers: int = 1
+    max_speakers: int = 3
+    segmentation_step: float = 0.5
+    short_file_s: float = 60.0
+    short_file_step: float = 0.25
+    clustering_threshold: float = 0.7
+    min_cluster_size: int = 6
+    same_speaker_distance: float | None = None
+    min_duration_off: float = 0.0
+    bridge_pause_s: float = 0.5
+    resegment: bool = True
+    resegment_piece_s: float = 2.0
+    resegment_min_piece_s: float = 0.5
+    fill_from_vad: bool = False
+    device: str = "cpu"
+    num_threads: int | None = 1
+    segmentation_batch_size: int = 16
+    embedding_batch_size: int = 16
+    pipeline_dir: str | None = None
+
+    def __post_init__(self):
+        def invalid(key: str, rule: str) -> DiarizationError:
+            return DiarizationError(Errors.E501, key=key, value=getattr(self, key), rule=rule)
+
+        if self.num_speakers is not None and self.num_speakers < 1:
+            raise invalid("num_speakers", "must be >= 1, or null to estimate it")
+        if not 1 <= self.min_speakers <= self.max_speakers:
+            raise invalid("min_speakers", f"need 1 <= min_speakers <= max_speakers (max_speakers = {self.max_speakers})")
+        for name in ("segmentation_step", "short_file_step"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise invalid(name, "must be in (0, 1], a fraction of the 10 s window")
+        if not 0.0 < self.clustering_threshold < 2.0:
+            raise invalid("clustering_threshold", "a cosine distance, in (0, 2)")
+        if not 0.3 <= self.resegment_min_piece_s <= self.resegment_piece_s:
+            raise invalid("resegment_min_piece_s",
+                          f"need 0.3 <= resegment_min_piece_s <= resegment_piece_s (= {self.resegment_piece_s}) s")
+        if self.bridge_pause_s < 0:
+            raise invalid("bridge_pause_s", "a duration in seconds, >= 0")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise invalid("num_threads", "must be >= 1, or null to leave torch's setting alone")
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
     ingest: IngestOptions = field(default_factory=IngestOptions)
     audio: AudioOptions = field(default_factory=AudioOptions)
     vad: VadOptions = field(default_factory=VadOptions)
     asr: AsrOptions = field(default_factory=AsrOptions)
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    roles: RolesOptions = field(default_factory=RolesOptions)
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
-    diarization: dict = field(default_factory=dict)
-    """Keyword arguments of qa_pipeline.speech.diarization.DiarizationOptions."""
+    diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
     workers: int = 1
 
     def hash(self) -> str:
         """Hash of every option that changes the outputs (not workers, not the ingest lookup)."""
         payload = {
-            "audio": dataclasses.asdict(self.audio),
-            "vad": dataclasses.asdict(self.vad),
-            "asr": {k: v for k, v in dataclasses.asdict(self.asr).items() if k not in ("device", "cpu_threads")},
-            "metrics": dataclasses.asdict(self.metrics),
-            "diarization": {k: v for k, v in sorted(self.diarization.items()) if k not in ("device", "num_threads")},
+            "audio": _hashed(self.audio),
+            "vad": _hashed(self.vad),
+            "asr": {k: v for k, v in _hashed(self.asr).items() if k not in ("device", "cpu_threads")},
+            "metrics": _hashed(self.metrics),
+            # the options set to something else than their default (as when this section was a plain mapping)
+            "diarization": {k: v for k, v in _changed(self.diarization).items() if k not in ("device", "num_threads")},
             "hotwords": self.analysis.companies if self.asr.company_hotwords else [],  # they steer the transcription
         }
+        if _changed(self.roles):  # a section added after hashes were stored: only when set
+            payload["roles"] = _changed(self.roles)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
 
     def analysis_hash(self) -> str:
         """Hash of the analysis options and the default scripts/lexicons: a change re-analyses stored transcripts
         without transcribing again."""
-        from pathlib import Path as _P
-
-        h = hashlib.sha256(json.dumps(dataclasses.asdict(self.analysis), sort_keys=True, default=str).encode())
-        defaults = DEFAULTS_DIR
-        files = sorted(defaults.rglob("*.yaml"))
+        h = hashlib.sha256(json.dumps(_hashed(self.analysis), sort_keys=True, default=str).encode())
+        files = sorted(DEFAULTS_DIR.rglob("*.yaml"))
         if self.analysis.scripts_dir:
-            files += sorted(_P(self.analysis.scripts_dir).glob("*.y*ml"))
+            files += sorted(Path(self.analysis.scripts_dir).glob("*.y*ml"))
         for f in files:
             h.update(f.name.encode() + f.read_bytes())
         return h.hexdigest()[:12]
+
+
+def _hashed(options) -> dict:
+    """The options as hashed: all of them, less those added since (`_added`) while they keep their default."""
+    values = dataclasses.asdict(options)
+    for f in dataclasses.fields(options):
+        if f.metadata.get("hash") == "when_set" and getattr(options, f.name) == f.default:
+            del values[f.name]
+    return values
+
+
+def _changed(options) -> dict:
+    """The options set to something else than their default."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+            if getattr(options, f.name) != (f.default if f.default is not dataclasses.MISSING else f.default_factory())}
+
+
+def _in_range(key: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
+        raise ConfigError(Errors.E608, key=key, value=value, rule=f"must be between {low:g} and {high:g}")
 
 
 def _companies_by_campaign(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -178,14 +333,13 @@ def _companies_by_campaign(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...
     elif isinstance(value, (list, tuple)):
         items = [("*", value)]
     else:
-        raise ConfigError(f"config [analysis] companies: expected a list of names or a mapping campaign -> list "
-                          f"of names, got {type(value).__name__}")
+        raise ConfigError(Errors.E607, problem=f"{value!r} is {_kind(value)}")
     out = []
     for campaign, names in items:
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n.strip() for n in names):
-            raise ConfigError(f"config [analysis] companies[{campaign!r}]: expected a list of non-empty names")
+            raise ConfigError(Errors.E607, problem=f"the names of {campaign!r} are not a list of non-empty names")
         out.append((str(campaign), tuple(n.strip() for n in names)))
     return tuple(out)
 
@@ -196,59 +350,135 @@ _SECTIONS = {
     "vad": VadOptions,
     "asr": AsrOptions,
     "metrics": MetricsOptions,
+    "roles": RolesOptions,
     "analysis": AnalysisOptions,
+    "diarization": DiarizationOptions,
 }
 
+# --- types: every option is checked against its annotation when the file is read
 
-def _build(cls, values: Any, where: str):
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    if hint is Any:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_accepts(h, value) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # a whole number is a number too (kept as written: the config hash sees what was given)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, (list, tuple)) and all(_accepts(item, v) for v in value)
+    return isinstance(value, hint)
+
+
+def _expected(hint: Any) -> str:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return " or ".join(_expected(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_expected(typing.get_args(hint)[0])[2:]}s"  # "a text" -> "a list of texts"
+    return {type(None): "null", bool: "true or false", int: "a whole number", float: "a number",
+            str: "a text"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _build(cls, values: Any, section: str, source: str):
+    if values is None:  # a section whose options are all commented out
+        values = {}
     if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping of options, got {type(values).__name__}")
-    names = {f.name: f for f in dataclasses.fields(cls)}
+        raise ConfigError(Errors.E604, path=source, section=section, got=_kind(values))
+    names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {unknown}; accepted: {sorted(names)}")
+        raise ConfigError(Errors.E605, path=source, section=section, unknown=unknown, accepted=sorted(names))
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        default = getattr(cls(), key)
-        if isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
+        if not _accepts(hints[key], value):
+            hint = ""
+            if isinstance(value, bool) and _accepts(hints[key], "text"):
+                hint = ": quote it, YAML reads yes/no/on/off/true/false unquoted as a boolean"
+            raise ConfigError(Errors.E606, path=source, key=f"{section}.{key}", value=value, got=_kind(value),
+                              expected=_expected(hints[key]), hint=hint)
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
+    try:
+        return cls(**kwargs)
+    except QAPipelineError as e:  # an option out of range: say which file
+        raise e.located(f"config {source}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> PipelineConfig:
-    """Read a YAML config (every key optional) and return the PipelineConfig.
+    """Read a YAML config (every key optional) and return the PipelineConfig. `overrides`: {"section.option":
+    value} (or {"workers": n}) applied over the file, e.g. from the command line.
 
     Raises:
-        ConfigError: the file is missing, not YAML, or has an unknown section or option.
+        ConfigError: the file is missing or not YAML; an unknown section or option; an option of the wrong type
+            (the message names section.option, the type expected, the value and the file) or out of range.
+        DiarizationError: a diarization option out of range (E501).
     """
     data: dict = {}
+    source = "(defaults)"
     if path is not None:
         p = Path(path)
+        source = str(p)
         if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
+            raise ConfigError(Errors.E600, path=p)
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+            raise ConfigError(Errors.E601, path=p, error=e) from e
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {p}: top level must be a mapping of sections")
+            raise ConfigError(Errors.E602, path=p, got=_kind(data))
+    if overrides:
+        source = f"{source} + overrides {sorted(overrides)}"
     for key, value in (overrides or {}).items():
         section, _, option = key.partition(".")
-        data.setdefault(section, {})
         if option:
+            if data.get(section) is None:
+                data[section] = {}
+            if not isinstance(data[section], dict):
+                raise ConfigError(Errors.E604, path=source, section=section, got=_kind(data[section]))
             data[section][option] = value
         else:
             data[section] = value
-    allowed = set(_SECTIONS) | {"diarization", "workers"}
-    unknown = sorted(set(data) - allowed)
+    allowed = [*_SECTIONS, "workers"]
+    unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise ConfigError(f"config: unknown section(s) {unknown}; accepted: {sorted(allowed)}")
-    kwargs: dict[str, Any] = {name: _build(cls, data[name], f"config [{name}]") for name, cls in _SECTIONS.items() if name in data}
-    if "diarization" in data:
-        if not isinstance(data["diarization"], dict):
-            raise ConfigError("config [diarization]: expected a mapping of options")
-        kwargs["diarization"] = dict(data["diarization"])
+        raise ConfigError(Errors.E603, path=source, unknown=unknown, accepted=allowed)
+    kwargs: dict[str, Any] = {name: _build(cls, data[name], name, source) for name, cls in _SECTIONS.items()
+                              if name in data}
     if "workers" in data:
-        kwargs["workers"] = int(data["workers"])
+        workers = data["workers"]
+        if not _accepts(int, workers):
+            raise ConfigError(Errors.E606, path=source, key="workers", value=workers, got=_kind(workers),
+                              expected="a whole number", hint="")
+        if workers < 1:
+            raise ConfigError(Errors.E608, key="workers", value=workers, rule="must be >= 1").located(
+                f"config {source}")
+        kwargs["workers"] = workers
     return PipelineConfig(**kwargs)

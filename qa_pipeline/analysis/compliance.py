@@ -16,7 +16,7 @@ from typing import Sequence
 
 import yaml
 
-from qa_pipeline.errors import ConfigError
+from qa_pipeline.errors import ConfigError, Errors
 from qa_pipeline.types import AGENT, CUSTOMER, Utterance
 from qa_pipeline.config import DEFAULTS_DIR
 
@@ -108,7 +108,7 @@ def _check_patterns(path: Path, line: int | None, rid: str, patterns: list) -> N
 
 def _fail(path: Path, line: int | None, problem: str) -> ScriptError:
     where = f"{path}:{line}" if line else str(path)
-    return ScriptError(f"invalid script {where}: {problem}")
+    return ScriptError(Errors.E610, where=where, problem=problem)
 
 
 def load_script(path: str | Path) -> Script:
@@ -235,7 +235,7 @@ def load_scripts(folder: str | Path | None) -> tuple[Script, ...]:
         return defaults
     folder = Path(folder)
     if not folder.is_dir():
-        raise ScriptError(f"scripts folder {folder} does not exist")
+        raise ScriptError(Errors.E611, folder=folder)
     return tuple(load_script(p) for p in sorted(folder.glob("*.y*ml"))) + defaults
 
 

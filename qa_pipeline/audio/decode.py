@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qa_pipeline.config import AudioOptions
-from qa_pipeline.errors import AudioDecodeError, AudioTooLongError, AudioTooShortError
+from qa_pipeline.errors import AudioDecodeError, AudioTooLongError, AudioTooShortError, Errors
 from qa_pipeline.types import Audio
 
 log = logging.getLogger("qa_pipeline")
@@ -30,27 +30,24 @@ def load_audio(path: str | Path, options: AudioOptions = AudioOptions()) -> Audi
 
     path = Path(path)
     if not path.exists():
-        raise AudioDecodeError(f"{path}: file disappeared before it could be read", code="E204")
+        raise AudioDecodeError(Errors.E104, path=path, when="before it could be read")
     if path.stat().st_size == 0:
-        raise AudioDecodeError(f"{path}: file is empty (0 bytes); re-export the recording", code="E205")
+        raise AudioDecodeError(Errors.E205, path=path)
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except FileNotFoundError as e:
-        raise AudioDecodeError(f"{path}: file disappeared before it could be read", code="E204") from e
+        raise AudioDecodeError(Errors.E104, path=path, when="before it could be read") from e
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise AudioDecodeError(
-            f"{path}: not a readable audio file ({e}); accepted: {ACCEPTED_FORMATS}", code="E206"
-        ) from e
+        raise AudioDecodeError(Errors.E206, path=path, error=e, accepted=ACCEPTED_FORMATS) from e
     truncated = False
     with container:
         if not container.streams.audio:
-            raise AudioDecodeError(f"{path}: holds no audio stream; accepted: {ACCEPTED_FORMATS}", code="E207")
+            raise AudioDecodeError(Errors.E207, path=path, accepted=ACCEPTED_FORMATS)
         stream = container.streams.audio[0]
         if stream.codec_context is None:
             tag = getattr(stream, "codec_tag", "") or "unknown"
-            raise AudioDecodeError(
-                f"{path}: unsupported audio codec (tag {tag!r}): FFmpeg has no decoder for it; convert the recording "
-                f"(e.g. `ffmpeg -i IN -c:a pcm_s16le OUT.wav`); accepted: {ACCEPTED_FORMATS}", code="E208")
+            raise AudioDecodeError(Errors.E208, path=path, codec=f"tag {tag!r}", error="FFmpeg has no decoder for it",
+                                   accepted=ACCEPTED_FORMATS)
         codec = stream.codec_context.name
         source_rate = stream.codec_context.sample_rate or stream.rate or 0
         source_channels = stream.codec_context.channels or 1
@@ -73,32 +70,26 @@ def load_audio(path: str | Path, options: AudioOptions = AudioOptions()) -> Audi
                 frame.pts = None
                 take(resampler.resample(frame))
                 if total > max_samples:
-                    raise AudioTooLongError(
-                        f"{path}: longer than max_duration_s={options.max_duration_s:.0f}; split the recording or "
-                        "raise audio.max_duration_s",
-                        code="E202",
-                    )
+                    raise AudioTooLongError(Errors.E202, path=path, maximum=options.max_duration_s)
             take(resampler.resample(None))
         except AudioTooLongError:
             raise
         except av.error.FileNotFoundError as e:  # pragma: no cover - vanished while reading
-            raise AudioDecodeError(f"{path}: file disappeared while it was read", code="E204") from e
+            raise AudioDecodeError(Errors.E104, path=path, when="while it was read") from e
         except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as e:
             if total == 0:
                 if "codec" in str(e).lower() or "decoder" in str(e).lower():
-                    raise AudioDecodeError(f"{path}: unsupported codec {codec!r} ({e}); accepted: {ACCEPTED_FORMATS}", code="E208") from e
-                raise AudioDecodeError(f"{path}: audio data could not be decoded ({e}); accepted: {ACCEPTED_FORMATS}", code="E206") from e
+                    raise AudioDecodeError(Errors.E208, path=path, codec=repr(codec), error=e, accepted=ACCEPTED_FORMATS) from e
+                raise AudioDecodeError(Errors.E206, path=path, error=e, accepted=ACCEPTED_FORMATS) from e
             truncated = True  # keep what decoded; the call is flagged
             log.warning("%s: decoding stopped early (%s); keeping %.1f s", path, e, total / options.sample_rate)
     if total == 0:
-        raise AudioDecodeError(f"{path}: no audio samples could be decoded (truncated or empty stream)", code="E209")
+        raise AudioDecodeError(Errors.E209, path=path)
     samples = np.concatenate(chunks, axis=1) if len(chunks) > 1 else chunks[0]
     del chunks
     duration = samples.shape[1] / options.sample_rate
     if duration < options.min_duration_s:
-        raise AudioTooShortError(
-            f"{path}: only {duration:.2f} s of audio (minimum {options.min_duration_s} s): not a call", code="E201"
-        )
+        raise AudioTooShortError(Errors.E201, path=path, duration=duration, minimum=options.min_duration_s)
     return Audio(
         samples=samples,
         sample_rate=options.sample_rate,

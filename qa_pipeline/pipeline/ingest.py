@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa_pipeline.config import IngestOptions
-from qa_pipeline.errors import IngestError, W_MISSING_METADATA, W_UNKNOWN_AGENT
+from qa_pipeline.errors import Errors, IngestError, W_MISSING_METADATA, W_UNKNOWN_AGENT
 from qa_pipeline.types import CallMeta
 
 log = logging.getLogger("qa_pipeline")
@@ -51,7 +51,7 @@ def discover(calls_dir: str | Path, options: IngestOptions = IngestOptions()) ->
     """Audio files and `*.transcript.json` imports under `calls_dir`, sorted by path (stable order)."""
     root = Path(calls_dir)
     if not root.is_dir():
-        raise IngestError(f"calls folder {root} does not exist or is not a folder", code="E101")
+        raise IngestError(Errors.E101, root=root)
     found = []
     exts = {e.lower() for e in options.audio_extensions}
     for p in sorted(root.rglob("*")):
@@ -80,10 +80,7 @@ def load_manifest(calls_dir: Path, options: IngestOptions) -> dict[str, dict]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "file" not in reader.fieldnames:
-            raise IngestError(
-                f"manifest {path} has no 'file' column; expected columns: file,{','.join(_FIELDS)},channels,agent_channel",
-                code="E102",
-            )
+            raise IngestError(Errors.E102, path=path, columns=f"file,{','.join(_FIELDS)},channels,agent_channel")
         for row in reader:
             name = _clean(row.get("file"))
             if name:
@@ -128,9 +125,9 @@ def describe(path: Path, calls_dir: Path, manifest: dict[str, dict], options: In
                 try:
                     values = json.loads(sidecar.read_text(encoding="utf-8"))
                 except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    raise IngestError(f"sidecar {sidecar} is not valid JSON: {e}", code="E103") from e
+                    raise IngestError(Errors.E103, path=sidecar, problem=f"not valid JSON: {e}") from e
                 if not isinstance(values, dict):
-                    raise IngestError(f"sidecar {sidecar} must hold a JSON object", code="E103")
+                    raise IngestError(Errors.E103, path=sidecar, problem=f"it holds a {type(values).__name__}")
                 source = "sidecar"
                 break
         if source == "none" and options.filename_pattern:

@@ -25,7 +25,7 @@ from qa_pipeline.errors import (
     QAPipelineError,
 )
 from qa_pipeline.speech.metrics import conversation_metrics, talk_intervals
-from qa_pipeline.speech.roles import LOW_CONFIDENCE, decide_roles, roles_from_channel
+from qa_pipeline.speech.roles import decide_roles, roles_from_channel, roles_uncertain
 from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, RoleDecision, Utterance, Word
 from qa_pipeline.speech.utterances import group_utterances
 from qa_pipeline.audio.vad import detect_activity, padded_regions
@@ -62,7 +62,7 @@ class Models:
             try:
                 from qa_pipeline.speech.diarization import DiarizationOptions, Diarizer
 
-                self._diarizer = Diarizer(DiarizationOptions(**self.config.diarization))
+                self._diarizer = Diarizer(self.config.diarization)
             except ImportError as e:
                 self.diarizer_error = f"diarization unavailable ({e}); install qa-pipeline[diarization]"
                 log.warning(self.diarizer_error)
@@ -172,16 +172,14 @@ def process_call(meta: CallMeta, models: Models, *, hook: Hook | None = None,
                 words = assign_speakers(words, result.turns)
                 speakers = [s for s in result.speakers if any(w.speaker == s for w in words)] or list(result.speakers)
                 decision = decide_roles(words, speakers, direction=meta.direction)
-    if decision.method == "greeting" and decision.confidence < LOW_CONFIDENCE or (
-        len(speakers) > 1 and decision.method == "none"
-    ):
+    if roles_uncertain(decision, len(speakers), config.roles):
         flags.append(W_LOW_ROLE_CONFIDENCE)
     roles = decision.roles
     utterances = group_utterances(words, roles, max_gap_s=config.metrics.utterance_gap_s)
     stage("roles", t0)
 
     t0 = time.perf_counter()
-    talk = talk_intervals(words, roles)
+    talk = talk_intervals(words, roles, config.metrics.talk_bridge_s)
     counts: dict[str, int] = {}
     for w in words:
         r = roles.get(w.speaker, UNKNOWN)

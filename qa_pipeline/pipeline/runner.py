@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from qa_pipeline.config import PipelineConfig
-from qa_pipeline.errors import IngestError, QAPipelineError
+from qa_pipeline.errors import Errors, IngestError, QAPipelineError
 from qa_pipeline.pipeline.ingest import describe, discover, load_manifest
 from qa_pipeline.pipeline.process import CallResult, Models, call_date_of, load_models, process_call
 from qa_pipeline.store.folder import read_dataset, write_rows
@@ -104,11 +104,12 @@ def record_failure(
     call_date: str = "unknown",
     config_hash: str | None = None,
 ) -> None:
-    code = getattr(err, "code", "E999")
-    stage = getattr(err, "stage", "pipeline")
+    known = isinstance(err, QAPipelineError)
+    code = err.code if known else Errors.E999.code  # E999: not a coded failure, a bug
+    stage = err.stage if known else "pipeline"
     # one row per (file content or path, stage, code): the same failure on a rerun replaces its row
     failure_id = hashlib.sha256(f"{sha or path}|{stage}|{code}".encode()).hexdigest()[:20]
-    message = str(err) if isinstance(err, QAPipelineError) else f"unexpected {type(err).__name__}: {err}"
+    message = str(err) if known else Errors.E999.format(kind=type(err).__name__, error=err)
     write_rows(
         data_dir,
         "failures",
@@ -162,7 +163,7 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
         try:
             meta = describe(p, Path(calls_dir), manifest, config.ingest)
         except FileNotFoundError as e:
-            raise IngestError(f"{p}: file disappeared before it could be read", code="E104") from e
+            raise IngestError(Errors.E104, path=p, when="before it could be read") from e
         index = done if done is not None else done_index(data_dir)
         previous = index.get(meta.audio_sha256)
         if previous and previous[1] == config.hash() and not force:
@@ -179,7 +180,7 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
         if reraise is not None and reraise(e):
             raise
         if isinstance(e, FileNotFoundError):
-            e = IngestError(f"{p}: file disappeared during processing", code="E104")
+            e = IngestError(Errors.E104, path=p, when="during processing")
         log.warning("%s failed: %s", path, e, exc_info=not isinstance(e, QAPipelineError))
         record_failure(
             data_dir, source or path, e,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qa_pipeline import __version__
 from qa_pipeline.config import PipelineConfig
-from qa_pipeline.errors import IngestError
+from qa_pipeline.errors import Errors, IngestError
 from qa_pipeline.pipeline.ingest import _validated, file_sha256
 from qa_pipeline.speech.metrics import conversation_metrics
 from qa_pipeline.pipeline.process import CallResult, _timestamp, analyse_rows, call_date_of, metrics_row, utterance_rows, word_rows
@@ -34,11 +34,11 @@ def import_transcript(path: Path, config: PipelineConfig) -> CallResult:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IngestError(f"{path}: not valid JSON ({e}); expected {FORMAT_HELP}", code="E110") from e
+        raise IngestError(Errors.E110, path=path, error=e, format=FORMAT_HELP) from e
     if not isinstance(data, dict) or not isinstance(data.get("utterances"), list):
-        raise IngestError(f"{path}: expected an object with an 'utterances' list: {FORMAT_HELP}", code="E111")
+        raise IngestError(Errors.E111, path=path, format=FORMAT_HELP)
     if not data.get("call_id"):
-        raise IngestError(f"{path}: 'call_id' is missing: {FORMAT_HELP}", code="E112")
+        raise IngestError(Errors.E112, path=path, format=FORMAT_HELP)
     fields = _validated(data, str(path))
     utterances: list[Utterance] = []
     words: list[Word] = []
@@ -47,11 +47,11 @@ def import_transcript(path: Path, config: PipelineConfig) -> CallResult:
             speaker = str(u["speaker"]).lower()
             start, end, text = float(u["start"]), float(u["end"]), str(u["text"]).strip()
         except (KeyError, TypeError, ValueError) as e:
-            raise IngestError(f"{path}: utterance {i} needs speaker, start, end, text ({e})", code="E113") from e
+            raise IngestError(Errors.E113, path=path, index=i, error=e, format=FORMAT_HELP) from e
         if speaker not in (AGENT, CUSTOMER):
-            raise IngestError(f"{path}: utterance {i} speaker {speaker!r} must be 'agent' or 'customer'", code="E114")
+            raise IngestError(Errors.E114, path=path, index=i, speaker=speaker)
         if end < start:
-            raise IngestError(f"{path}: utterance {i} ends ({end}) before it starts ({start})", code="E115")
+            raise IngestError(Errors.E115, path=path, index=i, end=end, start=start)
         tokens = text.split()
         step = (end - start) / max(1, len(tokens))
         for k, tok in enumerate(tokens):

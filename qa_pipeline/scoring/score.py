@@ -375,11 +375,11 @@ def import_reviews(data_dir: str | Path, csv_path: str | Path) -> dict:
     new verdict on the same target is added beside the old one (the latest counts).
 
     Raises:
-        QAPipelineError (E630): the file is malformed; nothing is written then.
+        QAPipelineError (E630 unreadable, E633 columns missing, E631 invalid rows): nothing is written then.
     """
     import csv
 
-    from qa_pipeline.errors import QAPipelineError
+    from qa_pipeline.errors import Errors, QAPipelineError
     from qa_pipeline.store.folder import write_rows
 
     path = Path(csv_path)
@@ -392,12 +392,10 @@ def import_reviews(data_dir: str | Path, csv_path: str | Path) -> dict:
         reader = csv.DictReader(open(path, newline="", encoding="utf-8"))
         fields = set(reader.fieldnames or ())
     except OSError as e:
-        raise QAPipelineError(f"{path}: cannot be read ({e})", code="E630", stage="reviews") from e
+        raise QAPipelineError(Errors.E630, path=path, error=e, stage="reviews") from e
     missing = {"call_id", "verdict", "reviewer"} - fields
     if missing or not ({"flag_id", "item"} & fields):
-        raise QAPipelineError(f"{path}: columns needed: call_id, flag_id or item, verdict, reviewer "
-                              f"[, reviewed_at, comment]; missing {sorted(missing) or ['flag_id/item']}",
-                              code="E630", stage="reviews")
+        raise QAPipelineError(Errors.E633, path=path, missing=sorted(missing) or ["flag_id/item"], stage="reviews")
     for n, r in enumerate(reader, start=2):
         cid = (r.get("call_id") or "").strip()
         flag_id, item = (r.get("flag_id") or "").strip(), (r.get("item") or "").strip()
@@ -441,8 +439,8 @@ def import_reviews(data_dir: str | Path, csv_path: str | Path) -> dict:
                          reviewer=reviewer, reviewed_at=when, comment=(r.get("comment") or "").strip() or None,
                          source=path.name))
     if errors:
-        raise QAPipelineError(f"{path}: {len(errors)} invalid row(s), nothing imported:\n  " + "\n  ".join(errors[:20]),
-                              code="E631", stage="reviews")
+        raise QAPipelineError(Errors.E631, path=path, count=len(errors), rows="\n  ".join(errors[:20]),
+                              stage="reviews")
     for r in rows:
         write_rows(data_dir, "reviews", calls[r["call_id"]], r["review_id"], [r])
     return {"imported": len(rows), "skipped_existing": sum(1 for _ in open(path)) - 1 - len(rows)}
@@ -454,14 +452,14 @@ def import_division_complaints(data_dir: str | Path, path: str | Path) -> dict:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from qa_pipeline.errors import QAPipelineError
+    from qa_pipeline.errors import Errors, QAPipelineError
 
     path = Path(path)
     table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
     need = {"date", "agent", "division", "text", "justified"}
     if need - set(table.column_names):
-        raise QAPipelineError(f"{path}: columns needed {sorted(need)}, found {table.column_names}", code="E632",
-                              stage="complaints")
+        raise QAPipelineError(Errors.E632, path=path, missing=sorted(need - set(table.column_names)),
+                              found=table.column_names, needed=sorted(need), stage="complaints")
     by_month: dict[str, list[dict]] = {}
     for r in table.to_pylist():
         d = r["date"] if isinstance(r["date"], dt.date) else dt.date.fromisoformat(str(r["date"])[:10])

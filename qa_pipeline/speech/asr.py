@@ -17,7 +17,7 @@ import numpy as np
 
 from qa_pipeline.audio.decode import to_float
 from qa_pipeline.config import AsrOptions
-from qa_pipeline.errors import ModelLoadError, TranscriptionError
+from qa_pipeline.errors import Errors, ModelLoadError, TranscriptionError
 from qa_pipeline.speech.weights import ModelRef, resolve_whisper
 from qa_pipeline.types import AsrInfo, SpeechRegion, Transcript, Word
 
@@ -43,7 +43,7 @@ def load_whisper(ref: ModelRef, options: AsrOptions):
                     local_files_only=True,
                 )
             except (RuntimeError, ValueError, OSError) as e:
-                raise ModelLoadError(f"could not load Whisper model {ref.path} on {options.device}: {e}") from e
+                raise ModelLoadError(Errors.E300, path=ref.path, device=options.device, error=e) from e
         return _MODELS[key]
 
 
@@ -184,7 +184,7 @@ class Transcriber:
                 )
                 segments = list(segments)  # the generator does the work: materialise it here
             except (RuntimeError, ValueError) as e:
-                raise TranscriptionError(f"Whisper failed on a window at {w.spans[0].call_start:.1f} s: {e}") from e
+                raise TranscriptionError(Errors.E400, start=w.spans[0].call_start, error=e) from e
             starts = [sp.packed_start for sp in w.spans]
             for seg in segments:
                 for wd in seg.words or ():

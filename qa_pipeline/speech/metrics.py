@@ -16,8 +16,10 @@ from qa_pipeline.types import AGENT, ConversationMetrics, Utterance, Word
 _STEP = 0.01  # seconds per grid cell
 
 
-def talk_intervals(words: Sequence[Word], role_of: dict[str, str], bridge_s: float = 0.5) -> dict[str, list[tuple[float, float]]]:
-    """Per role, the union of its words' spans with pauses up to bridge_s filled."""
+def talk_intervals(words: Sequence[Word], role_of: dict[str, str],
+                   bridge_s: float = MetricsOptions().talk_bridge_s) -> dict[str, list[tuple[float, float]]]:
+    """Per role, the union of its words' spans with pauses up to bridge_s (config `metrics.talk_bridge_s`)
+    filled."""
     out: dict[str, list[tuple[float, float]]] = {}
     for w in sorted(words, key=lambda w: w.start):
         role = role_of.get(w.speaker, w.speaker)

@@ -11,6 +11,7 @@ import math
 import re
 from typing import Mapping, Sequence
 
+from qa_pipeline.config import RolesOptions
 from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, RoleDecision, Word
 
 # (pattern, weight): positive = agent-like, negative = customer-like. English and Italian.
@@ -44,7 +45,6 @@ _CUES: tuple[tuple[str, float], ...] = (
     (r"\b(vorrei|volevo|ho un problema|il mio contratto|la mia bolletta)\b", -1.5),
 )
 _COMPILED = tuple((re.compile(p, re.IGNORECASE), w) for p, w in _CUES)
-LOW_CONFIDENCE = 0.65
 
 
 def _speaker_texts(words: Sequence[Word], early_s: float) -> dict[str, tuple[str, str]]:
@@ -101,6 +101,15 @@ def decide_roles(
     roles = {s: (AGENT if s == agent else CUSTOMER) for s in speakers}
     ev = "; ".join(evidence[agent][:4])
     return RoleDecision(roles, "greeting", confidence, f"{agent}: {ev} (score {scores[agent]:.1f} vs {scores[runner_up]:.1f})")
+
+
+def roles_uncertain(decision: RoleDecision, n_speakers: int, options: RolesOptions = RolesOptions()) -> bool:
+    """Whether a reviewer should check who is who (flag W006): the roles were told from what the speakers say
+    with a confidence under `options.low_confidence` (config `roles.low_confidence`), or several speakers were
+    heard and none sounded like the agent."""
+    if decision.method == "greeting":
+        return decision.confidence < options.low_confidence
+    return n_speakers > 1 and decision.method == "none"
 
 
 def roles_from_channel(agent_channel: str, speakers: Mapping[int, str], method: str) -> RoleDecision:

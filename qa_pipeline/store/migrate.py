@@ -12,7 +12,7 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qa_pipeline.errors import SchemaMismatchError
+from qa_pipeline.errors import Errors, SchemaMismatchError
 from qa_pipeline.store.schema import DATASETS, SCHEMA_VERSION
 from qa_pipeline.store.folder import is_uri, partition_of
 
@@ -31,7 +31,7 @@ def migrate(data_dir: str | Path, *, dry_run: bool = False) -> dict[str, dict[st
         SchemaMismatchError: a file has a version with no migration path to SCHEMA_VERSION (nothing is changed).
     """
     if is_uri(data_dir):
-        raise SchemaMismatchError("migrate works on a local data folder; copy it locally, migrate, copy back")
+        raise SchemaMismatchError(Errors.E701, data_dir=data_dir)
     found: dict[str, dict[str, int]] = {}
     plan: list[tuple[Path, str]] = []
     for dataset in DATASETS:
@@ -43,10 +43,8 @@ def migrate(data_dir: str | Path, *, dry_run: bool = False) -> dict[str, dict[st
             step = v
             while step != SCHEMA_VERSION:
                 if step not in MIGRATIONS:
-                    raise SchemaMismatchError(
-                        f"{f}: no migration from schema version {v} to {SCHEMA_VERSION} (known: "
-                        f"{sorted(MIGRATIONS) or 'none'}); this data folder was written by another qa-pipeline "
-                        "version: process the calls again into a new data folder, or use that version")
+                    raise SchemaMismatchError(Errors.E702, path=f, found=v, current=SCHEMA_VERSION,
+                                              known=sorted(MIGRATIONS) or "none")
                 step = MIGRATIONS[step][0]
             if v != SCHEMA_VERSION:
                 plan.append((f, v))
