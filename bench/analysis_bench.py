@@ -16,8 +16,11 @@ from pathlib import Path
 
 from qa_pipeline.analysis.analyse import CallFacts, analyse
 from qa_pipeline.config import AnalysisOptions
-from qa_pipeline.analysis.sentiment import CALL_CENTER_LEXICON, label_of, score_text
+from qa_pipeline.analysis.resources import AnalysisResources
+from qa_pipeline.analysis.sentiment import CALL_CENTER_LEXICON, label_of
 from qa_pipeline.types import Utterance
+
+RESOURCES = AnalysisResources(AnalysisOptions())  # loaded once for the whole bench
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUTH = ROOT / "demo" / "truth"
@@ -125,7 +128,7 @@ def on_truth_transcripts() -> tuple[dict, float]:
         facts = CallFacts(truth["call_id"], truth["language"], truth["call_type"], truth["direction"],
                           truth["campaign"], truth["duration_s"], holds=holds)
         t0 = time.perf_counter()
-        a = analyse(facts, utts, AnalysisOptions())
+        a = analyse(facts, utts, RESOURCES)
         elapsed += time.perf_counter() - t0
         n_utts += len(utts)
         preds[truth["call_id"]] = predicted_from_analysis(a)
@@ -179,12 +182,12 @@ def throughput(repeat: int = 20) -> float:
                      for i, t in enumerate(turns))
         items.append((CallFacts(truth["call_id"], truth["language"], truth["call_type"], truth["direction"],
                                 truth["campaign"], truth["duration_s"]), utts))
-    analyse(*items[0])  # warm: models and matchers load once per process
+    analyse(*items[0], RESOURCES)  # warm: models and matchers load once per process
     t0 = time.perf_counter()
     n = 0
     for _ in range(repeat):
         for facts, utts in items:
-            analyse(facts, utts)
+            analyse(facts, utts, RESOURCES)
             n += len(utts)
     return n / (time.perf_counter() - t0)
 
@@ -197,7 +200,7 @@ def sentiment_accuracy() -> dict:
     rows = list(csv.DictReader(open(ROOT / "bench" / "data" / "sentiment_labels.tsv", encoding="utf-8"), delimiter="\t"))
     for lang in ("en", "it"):
         sub = [r for r in rows if r["language"] == lang]
-        ours = sum(label_of(score_text(r["text"], lang)) == r["label"] for r in sub) / len(sub)
+        ours = sum(label_of(RESOURCES.sentiment.score_text(r["text"], lang)) == r["label"] for r in sub) / len(sub)
         base = sum(label_of(plain.polarity_scores(r["text"])["compound"]) == r["label"] for r in sub) / len(sub)
         out[f"labelled_{lang}"] = {"n": len(sub), "accuracy": round(ours, 3), "plain_vader_accuracy": round(base, 3)}
     hv = EVAL / "harper_valley_text" / "004860b1ab2e4c88.segments.tsv"
@@ -205,7 +208,7 @@ def sentiment_accuracy() -> dict:
         seg = [r for r in csv.DictReader(open(hv, encoding="utf-8"), delimiter="\t") if r["human_transcript"] != "[noise]"]
         names = ("negative", "neutral", "positive")
         gold = [names[max(range(3), key=lambda k: json.loads(r["emotion_array"])[k])] for r in seg]
-        ours = sum(label_of(score_text(r["human_transcript"], "en")) == g for r, g in zip(seg, gold)) / len(seg)
+        ours = sum(label_of(RESOURCES.sentiment.score_text(r["human_transcript"], "en")) == g for r, g in zip(seg, gold)) / len(seg)
         base = sum(label_of(plain.polarity_scores(r["human_transcript"])["compound"]) == g for r, g in zip(seg, gold)) / len(seg)
         out["harper_valley_vs_gridspace_model"] = {"n": len(seg), "accuracy": round(ours, 3),
                                                    "plain_vader_accuracy": round(base, 3)}

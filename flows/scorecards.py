@@ -1,4 +1,4 @@
-"""The `weekly_scorecards` and `rescore` flows: thin over `qa_pipeline.scoring.score.score` (imported inside the tasks)."""
+"""The `weekly_scorecards` and `rescore` flows: thin over `qa_pipeline.scoring.score` (imported inside the tasks)."""
 
 from __future__ import annotations
 

@@ -7,10 +7,8 @@ library records it in the `failures` dataset and the task returns a "failed" out
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import tempfile
-import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,7 +20,8 @@ from qa_pipeline import QAPipelineError, load_config
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import Errors
 from qa_pipeline.pipeline.ingest import discover, file_sha256
-from qa_pipeline.pipeline.runner import done_index, models_for, process_path, record_failure
+from qa_pipeline.pipeline.resources import ResourcePool
+from qa_pipeline.pipeline.runner import SKIP, done_index, plan, process_path, record_failure
 from qa_pipeline.store.folder import clean_stale_temp_files, is_uri
 
 _TRANSIENT_ERRNOS = {
@@ -34,7 +33,6 @@ _TRANSIENT_NAMES = {
     "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
     "ClientOSError", "ServerDisconnectedError", "ServerTimeoutError",
 }
-_MODELS_LOCK = threading.Lock()
 
 
 def is_transient_io(exc: BaseException) -> bool:
@@ -64,20 +62,19 @@ IO_RETRIES = dict(
 )
 
 
-@functools.lru_cache(maxsize=8)
-def _config(config_path: str | None, overrides: tuple) -> PipelineConfig:
-    return load_config(config_path, dict(overrides))
-
-
 def config_of(config_path: str | None, overrides: dict | None) -> PipelineConfig:
-    """The PipelineConfig of a task, loaded once per process from a path and small overrides."""
-    return _config(config_path, tuple(sorted((overrides or {}).items())))
+    """The PipelineConfig of a task, from a path and small overrides (tasks pass these, never the object)."""
+    return load_config(config_path, dict(overrides or {}))
 
 
-def _warm_models(config: PipelineConfig) -> None:
-    # one Models bundle per worker process: threads of one process must not load it twice
-    with _MODELS_LOCK:
-        models_for(config)
+# The loaded models and analysis resources of this worker process, shared by its task threads (the pool is
+# thread-safe and keyed by what selects the weights), so a worker loads each model once, not once per call.
+_WORKER_POOL = ResourcePool()
+
+
+def worker_pool() -> ResourcePool:
+    """This process's pool. A function, so that Dask pickles tasks by reference to it, never the pool itself."""
+    return _WORKER_POOL
 
 
 # ---- discovery ------------------------------------------------------------------------------------------------
@@ -106,14 +103,13 @@ def discover_calls(calls_dir: str, data_dir: str, config_path: str | None = None
             todo.append({"path": path, "source": None, "previous": None})  # the task records the vanished file
             continue
         previous = done.get(sha)
-        wanted = config.analysis_hash() if found.kind == "transcript" else config.hash()
-        same = previous is not None and (previous[2] if found.kind == "transcript" else previous[1]) == wanted
-        if same and not force and (found.kind == "transcript" or previous[2] == config.analysis_hash()):
+        need = plan("transcript" if found.kind == "transcript" else "audio", previous, config, force=force)
+        if need == SKIP:
             skipped.append({"path": path, "status": "skipped", "call_id": previous[0], "audio_s": 0.0,
                             "message": "already processed"})
         else:
             todo.append({"path": path, "source": None, "previous": list(previous) if previous else None,
-                         "sha": sha})
+                         "sha": sha, "need": need})
     return {"todo": todo, "skipped": skipped, "stale_temp_files_removed": len(removed)}
 
 
@@ -164,19 +160,14 @@ def process_one(item: dict, calls_dir: str, data_dir: str, config_path: str | No
     Idempotent: the call's files are replaced whole, so a retry or a rerun never duplicates a row."""
     config = config_of(config_path, overrides)
     previous = item.get("previous")
-    needs_models = not (previous and previous[1] == config.hash()) and not item["path"].endswith(".transcript.json")
     if item.get("source"):
         with tempfile.TemporaryDirectory(prefix="qa-fetch-") as tmp:
             local = _fetch(item["source"], calls_dir, Path(tmp), config)
-            if needs_models:
-                _warm_models(config)
-            outcome = process_path(str(local), tmp, data_dir, config, force=force, source=item["source"],
-                                   reraise=is_transient_io)
+            outcome = process_path(str(local), tmp, data_dir, config, worker_pool(), force=force,
+                                   source=item["source"], reraise=is_transient_io)
     else:
         done = {item["sha"]: tuple(previous)} if item.get("sha") and previous else ({} if item.get("sha") else None)
-        if needs_models:
-            _warm_models(config)
-        outcome = process_path(item["path"], calls_dir, data_dir, config, force=force, done=done,
+        outcome = process_path(item["path"], calls_dir, data_dir, config, worker_pool(), force=force, done=done,
                                reraise=is_transient_io)
     return asdict(outcome)
 
@@ -196,7 +187,7 @@ def record_task_failure(path: str, data_dir: str, message: str, config_path: str
 @task(name="score-calls", cache_policy=NO_CACHE, **IO_RETRIES)
 def score_task(data_dir: str, rubric: str | None = None) -> dict:
     """Recompute call scores and weekly scorecards from the stored datasets (qa_pipeline.scoring.score.rescore)."""
-    from qa_pipeline.scoring.score.score import rescore
+    from qa_pipeline.scoring.score import rescore
 
     return rescore(data_dir, rubric)
 

@@ -75,7 +75,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         print(summary.text())
         failed = summary.count("failed")
         if summary.count("done") or summary.count("reanalysed") or not (Path(data_dir) / "call_scores").exists():
-            from qa_pipeline.scoring.score.score import rescore as _rescore
+            from qa_pipeline.scoring.score import rescore as _rescore
 
             scored = _rescore(data_dir, rubric)
         else:
@@ -206,21 +206,21 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
                         force=args.force, rubric=args.rubric, task_runner=args.task_runner, verbose=args.verbose,
                         orchestrator=orchestrator)
         if args.command == "rescore":
-            from qa_pipeline.scoring.score.score import rescore as _rescore
+            from qa_pipeline.scoring.score import rescore as _rescore
 
             summary = _rescore(args.data, args.rubric)
             print(f"rescored {summary['calls']} calls ({summary['score_rows']} item scores, rubric "
                   f"{summary['rubric_version']}); weekly scorecards for {', '.join(summary['weeks']) or 'no week'}")
             return 0
         if args.command == "reviews":
-            from qa_pipeline.scoring.score.score import import_reviews, rescore as _rescore
+            from qa_pipeline.scoring.score import import_reviews, rescore as _rescore
 
             result = import_reviews(args.data, args.file)
             _rescore(args.data, args.rubric)
             print(f"imported {result['imported']} verdicts ({result['skipped_existing']} already there); scores updated")
             return 0
         if args.command == "complaints":
-            from qa_pipeline.scoring.score.score import import_division_complaints, rescore as _rescore
+            from qa_pipeline.scoring.score import import_division_complaints, rescore as _rescore
 
             result = import_division_complaints(args.data, args.file)
             _rescore(args.data, args.rubric)

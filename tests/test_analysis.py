@@ -8,9 +8,13 @@ from qa_pipeline.analysis.analyse import CallFacts, analyse
 from qa_pipeline.analysis.compliance import ScriptError, load_script
 from qa_pipeline.config import load_config
 from qa_pipeline.pipeline.runner import run_folder
-from qa_pipeline.analysis.sentiment import label_of, score_text
+from qa_pipeline.analysis.resources import AnalysisResources
+from qa_pipeline.analysis.sentiment import label_of
 from qa_pipeline.store.folder import read_dataset
 from qa_pipeline.types import Utterance
+
+# one set of loaded analysis resources for the module's tests (built on first use)
+RESOURCES = AnalysisResources()
 
 
 def _utts(lines):
@@ -43,7 +47,7 @@ def _facts(call_type, language="en", duration=40.0):
 
 
 def test_compliant_order_call_passes_every_applicable_rule():
-    a = analyse(_facts("order"), _utts(COMPLIANT_ORDER))
+    a = analyse(_facts("order"), _utts(COMPLIANT_ORDER), RESOURCES)
     results = {r.rule_id: r for r in a.compliance}
     failed = [r for r in a.compliance if r.result == "failed"]
     assert not failed, failed
@@ -58,7 +62,7 @@ def test_compliant_order_call_passes_every_applicable_rule():
 
 
 def test_rude_complaint_call_fails_opening_and_conduct_with_evidence():
-    a = analyse(_facts("complaint"), _utts(RUDE_COMPLAINT))
+    a = analyse(_facts("complaint"), _utts(RUDE_COMPLAINT), RESOURCES)
     results = {r.rule_id: r for r in a.compliance}
     for rule in ("opening.agent_name", "opening.company_name", "closing.thanks", "conduct.no_rude_language"):
         assert results[rule].result == "failed", rule
@@ -80,7 +84,7 @@ def test_complaint_handled_and_objection_handled():
         ("customer", 14.5, 16.0, "It's too expensive anyway."),
         ("agent", 16.5, 20.0, "I understand, we can offer you a discount of 10 percent."),
     ])
-    a = analyse(_facts("complaint"), handled)
+    a = analyse(_facts("complaint"), handled, RESOURCES)
     kinds = {e.event_type for e in a.events}
     assert {"complaint_raised", "apology_on_behalf_of_company", "transfer_to_quality", "objection_raised",
             "objection_handled"} <= kinds
@@ -93,7 +97,7 @@ def test_disclosure_must_come_before_offer():
         ("agent", 5.5, 10.0, "We can offer you a special offer at 20 pounds per month."),
         ("agent", 10.5, 14.0, "Please note this call is recorded for quality purposes."),
     ]
-    a = analyse(_facts("telesales_cold"), _utts(lines))
+    a = analyse(_facts("telesales_cold"), _utts(lines), RESOURCES)
     r = {x.rule_id: x for x in a.compliance}["offer.disclosure_before_offer"]
     assert r.result == "failed" and "after offer.presented" in r.reason
 
@@ -106,7 +110,7 @@ def test_italian_script_and_sentiment():
         ("customer", 14.5, 16.0, "Va bene, grazie mille, molto gentile."),
         ("agent", 16.5, 19.0, "Grazie a lei, buona giornata, arrivederci."),
     ]
-    a = analyse(_facts("complaint", "it"), _utts(lines))
+    a = analyse(_facts("complaint", "it"), _utts(lines), RESOURCES)
     assert a.script.id == "default-it"
     results = {r.rule_id: r.result for r in a.compliance}
     assert results["opening.greeting"] == results["opening.agent_name"] == results["opening.company_name"] == "passed"
@@ -126,7 +130,7 @@ def test_italian_script_and_sentiment():
     ("Il mio codice cliente è 1234.", "it", "neutral"),
 ])
 def test_sentiment_labels(text, language, label):
-    assert label_of(score_text(text, language)) == label
+    assert label_of(RESOURCES.sentiment.score_text(text, language)) == label
 
 
 def test_invalid_script_names_file_line_and_problem(tmp_path):
@@ -188,7 +192,7 @@ def test_company_names_are_matched_on_their_letters(said, passed):
 
     options = AnalysisOptions(companies={"energy": ["Brightwave Energy"], "broadband": ["Skyline Broadband"]})
     a = analyse(_facts("information"), _utts([("agent", 0.5, 5.0, said), ("customer", 5.5, 8.0, "Hello.")]),
-                options)
+                AnalysisResources(options))
     (rule,) = [r for r in a.compliance if r.rule_id == "opening.company_name"]
     assert (rule.result == "passed") is passed, rule
     if passed:

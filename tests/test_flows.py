@@ -92,8 +92,11 @@ def test_only_transient_io_is_retried():
 
 def test_process_path_reraises_only_what_it_is_told(tmp_path, pipeline_config):
     """The flow's hook into the library: transient I/O propagates (to be retried), the rest is recorded."""
+    from qa_pipeline.pipeline.resources import ResourcePool
     from qa_pipeline.pipeline.runner import process_path
     from qa_pipeline.store.folder import read_dataset
+
+    pool = ResourcePool()
 
     calls = tmp_path / "calls"
     _transcripts(calls)
@@ -110,9 +113,9 @@ def test_process_path_reraises_only_what_it_is_told(tmp_path, pipeline_config):
     runner.write_result = flaky
     try:
         with pytest.raises(ConnectionResetError):
-            process_path(str(calls / "t-good.transcript.json"), str(calls), str(data), pipeline_config,
+            process_path(str(calls / "t-good.transcript.json"), str(calls), str(data), pipeline_config, pool,
                          reraise=lambda e: isinstance(e, ConnectionError))
-        o = process_path(str(calls / "t-good.transcript.json"), str(calls), str(data), pipeline_config,
+        o = process_path(str(calls / "t-good.transcript.json"), str(calls), str(data), pipeline_config, pool,
                          source="s3://bucket/calls/t-good.transcript.json")
     finally:
         runner.write_result = real

@@ -8,7 +8,6 @@ by ASR still counts, with a lower confidence."""
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,7 +224,12 @@ def select_script(scripts: Sequence[Script], *, language: str | None, campaign: 
         score = 2 * bool(sc.campaigns) + bool(sc.call_types)
         if score > best_score:
             best, best_score = sc, score
-    return best or default_script(lang if (DEFAULT_SCRIPTS / f"{lang}.yaml").is_file() else "en")
+    if best is not None:
+        return best
+    lang = lang if (DEFAULT_SCRIPTS / f"{lang}.yaml").is_file() else "en"
+    # the packaged default of that language, from `scripts` when it is there (load_scripts adds the defaults)
+    default = next((sc for sc in scripts if sc.path == str(DEFAULT_SCRIPTS / f"{lang}.yaml")), None)
+    return default or default_script(lang)
 
 
 def load_scripts(folder: str | Path | None) -> tuple[Script, ...]:
@@ -239,7 +243,6 @@ def load_scripts(folder: str | Path | None) -> tuple[Script, ...]:
     return tuple(load_script(p) for p in sorted(folder.glob("*.y*ml"))) + defaults
 
 
-@functools.lru_cache(maxsize=None)
 def default_script(language: str) -> Script:
     path = DEFAULT_SCRIPTS / f"{language}.yaml"
     if not path.is_file():

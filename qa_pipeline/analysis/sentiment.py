@@ -2,11 +2,11 @@
 
 English: VADER with call-center vocabulary added (words whose polarity in a service call differs from general
 text, or that VADER lacks). Italian: the project's own lexicon (defaults/sentiment_it.yaml) with negation and
-intensifiers. Scores are VADER-style compound values in [-1, 1]; labels: positive >= 0.25, negative <= -0.25."""
+intensifiers. Scores are VADER-style compound values in [-1, 1]. The thresholds (labels: positive >= 0.25, negative
+<= -0.25; trajectory; escalations) are options of the config's `analysis` section (AnalysisOptions)."""
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass
@@ -16,10 +16,9 @@ from typing import Sequence
 import yaml
 
 from qa_pipeline.types import AGENT, CUSTOMER, Utterance
-from qa_pipeline.config import DEFAULTS_DIR
+from qa_pipeline.config import DEFAULTS_DIR, AnalysisOptions
 
-POSITIVE = 0.25
-NEGATIVE = -0.25
+_DEFAULTS = AnalysisOptions()
 LABELS = ("negative", "neutral", "positive")
 
 # Added to VADER's lexicon: call-center words (valence -4..+4).
@@ -62,21 +61,25 @@ class Escalation:
     score: float
 
 
-@functools.lru_cache(maxsize=1)
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+class SentimentModel:
+    """The sentiment lexicons, loaded once and passed in (AnalysisResources holds one): VADER with the call-center
+    vocabulary for English, the project's own lexicon for Italian."""
 
-    analyzer = SentimentIntensityAnalyzer()
-    analyzer.lexicon.update(CALL_CENTER_LEXICON)
-    return analyzer
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+        self.vader = SentimentIntensityAnalyzer()
+        self.vader.lexicon.update(CALL_CENTER_LEXICON)
+        data = yaml.safe_load((DEFAULTS_DIR / "sentiment_it.yaml").read_text(encoding="utf-8"))
+        self.it_exact = {k: float(v) for k, v in data["lexicon"].items() if not k.endswith("*")}
+        self.it_stems = tuple((k[:-1], float(v)) for k, v in data["lexicon"].items() if k.endswith("*"))
+        self.it_negators = frozenset(data["negators"])
+        self.it_intensifiers = {k: float(v) for k, v in data["intensifiers"].items()}
 
-@functools.lru_cache(maxsize=1)
-def _italian():
-    data = yaml.safe_load((DEFAULTS_DIR / "sentiment_it.yaml").read_text(encoding="utf-8"))
-    exact = {k: float(v) for k, v in data["lexicon"].items() if not k.endswith("*")}
-    stems = tuple((k[:-1], float(v)) for k, v in data["lexicon"].items() if k.endswith("*"))
-    return exact, stems, frozenset(data["negators"]), {k: float(v) for k, v in data["intensifiers"].items()}
+    def score_text(self, text: str, language: str | None) -> float:
+        if language == "it":
+            return round(score_italian(text, self), 4)
+        return round(self.vader.polarity_scores(text)["compound"], 4)
 
 
 def _italian_valence(token: str, exact, stems) -> float | None:
@@ -88,8 +91,8 @@ def _italian_valence(token: str, exact, stems) -> float | None:
     return None
 
 
-def score_italian(text: str) -> float:
-    exact, stems, negators, intensifiers = _italian()
+def score_italian(text: str, model: SentimentModel) -> float:
+    exact, stems, negators, intensifiers = model.it_exact, model.it_stems, model.it_negators, model.it_intensifiers
     tokens = re.findall(r"[a-zàèéìòù']+", text.lower())
     total = 0.0
     after_but = False
@@ -112,26 +115,28 @@ def score_italian(text: str) -> float:
     return total / math.sqrt(total * total + 15.0)  # VADER's normalisation, alpha = 15
 
 
-def score_text(text: str, language: str | None) -> float:
-    if language == "it":
-        return round(score_italian(text), 4)
-    return round(_vader().polarity_scores(text)["compound"], 4)
+def score_text(text: str, language: str | None, model: SentimentModel) -> float:
+    return model.score_text(text, language)
 
 
-def label_of(score: float) -> str:
-    return "positive" if score >= POSITIVE else "negative" if score <= NEGATIVE else "neutral"
+def label_of(score: float, options: AnalysisOptions = _DEFAULTS) -> str:
+    """positive / negative / neutral, by options.sentiment_positive and options.sentiment_negative."""
+    if score >= options.sentiment_positive:
+        return "positive"
+    return "negative" if score <= options.sentiment_negative else "neutral"
 
 
-def score_utterances(utterances: Sequence[Utterance], language: str | None) -> list[UtteranceSentiment]:
+def score_utterances(utterances: Sequence[Utterance], language: str | None,
+                     model: SentimentModel, options: AnalysisOptions = _DEFAULTS) -> list[UtteranceSentiment]:
     out = []
     for u in utterances:
-        s = score_text(u.text, language)
-        out.append(UtteranceSentiment(u.index, s, label_of(s)))
+        s = model.score_text(u.text, language)
+        out.append(UtteranceSentiment(u.index, s, label_of(s, options)))
     return out
 
 
 def party_sentiment(utterances: Sequence[Utterance], scores: Sequence[UtteranceSentiment], role: str,
-                    duration_s: float) -> PartySentiment | None:
+                    duration_s: float, options: AnalysisOptions = _DEFAULTS) -> PartySentiment | None:
     pairs = [(u, s.score) for u, s in zip(utterances, scores) if u.role == role]
     if not pairs:
         return None
@@ -144,19 +149,23 @@ def party_sentiment(utterances: Sequence[Utterance], scores: Sequence[UtteranceS
         vs = [v for u, v in pairs if k * q <= (u.start + u.end) / 2 < (k + 1) * q or (k == 3 and (u.start + u.end) / 2 >= 4 * q)]
         quarters.append(round(sum(vs) / len(vs), 3) if vs else None)
     delta = end - start
-    trajectory = "improving" if delta >= 0.2 else "worsening" if delta <= -0.2 else "stable"
+    change = options.trajectory_change
+    trajectory = "improving" if delta >= change else "worsening" if delta <= -change else "stable"
     return PartySentiment(role, round(sum(values) / len(values), 3), round(start, 3), round(end, 3), tuple(quarters), trajectory)
 
 
 def escalations(utterances: Sequence[Utterance], scores: Sequence[UtteranceSentiment],
-                loudness_db: Sequence[float | None] | None = None, *, drop: float = 0.6,
-                louder_db: float = 6.0) -> list[Escalation]:
-    """Moments where the customer escalates: a sharp drop in sentiment, or a clearly louder voice."""
+                loudness_db: Sequence[float | None] | None = None,
+                options: AnalysisOptions = _DEFAULTS) -> list[Escalation]:
+    """Moments where the customer escalates: a sharp drop in sentiment (options.escalation_drop) to a negative
+    one, or a clearly louder voice (options.escalation_louder_db) saying something at least mildly negative (at or
+    below half of options.sentiment_negative)."""
+    drop, louder_db, negative = options.escalation_drop, options.escalation_louder_db, options.sentiment_negative
     out: list[Escalation] = []
     cust = [(i, u, s.score) for i, (u, s) in enumerate(zip(utterances, scores)) if u.role == CUSTOMER]
     prev = None
     for i, u, v in cust:
-        if prev is not None and prev - v >= drop and v <= NEGATIVE:
+        if prev is not None and prev - v >= drop and v <= negative:
             out.append(Escalation(u.index, u.start, u.end, f"sentiment fell from {prev:+.2f} to {v:+.2f}", v))
         prev = v
     if loudness_db is not None:
@@ -165,7 +174,7 @@ def escalations(utterances: Sequence[Utterance], scores: Sequence[UtteranceSenti
             median = sorted(levels)[len(levels) // 2]
             for i, u, v in cust:
                 lvl = loudness_db[i]
-                if lvl is not None and lvl - median >= louder_db and v <= NEGATIVE / 2:
+                if lvl is not None and lvl - median >= louder_db and v <= negative / 2:
                     out.append(Escalation(u.index, u.start, u.end, f"voice {lvl - median:.0f} dB louder than usual", v))
     out.sort(key=lambda e: e.start_s)
     return out

@@ -17,7 +17,9 @@ from typing import Callable, Iterable
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import Errors, IngestError, QAPipelineError
 from qa_pipeline.pipeline.ingest import describe, discover, load_manifest
-from qa_pipeline.pipeline.process import CallResult, Models, call_date_of, load_models, process_call
+from qa_pipeline.pipeline.process import process_call, reanalyse_stored
+from qa_pipeline.pipeline.resources import ResourcePool, Resources
+from qa_pipeline.pipeline.rows import CallResult, call_date_of
 from qa_pipeline.store.folder import read_dataset, write_rows
 
 log = logging.getLogger("qa_pipeline")
@@ -61,37 +63,52 @@ def done_index(data_dir: str | Path) -> dict[str, tuple[str, str, str | None]]:
     return {s: (c, h, a) for s, c, h, a in zip(*(table.column(n).to_pylist() for n in names))}
 
 
-def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig) -> None:
+SKIP, REANALYSE, PROCESS = "skip", "reanalyse", "process"
+
+
+def plan(kind: str, previous: tuple | None, config: PipelineConfig, *, force: bool = False) -> str:
+    """What a found file needs: SKIP (done with this configuration), REANALYSE (transcribed with this
+    configuration but analysed with another: re-run only the analysis) or PROCESS. The one place this is decided:
+    the library loop and the flow's discovery both call it.
+
+    Args:
+        kind: "audio" or "transcript" (an imported transcript has no transcription settings).
+        previous: the done-index entry (call_id, config_hash, analysis_hash) of the same content, or None.
+    """
+    if previous is None or force:
+        return PROCESS
+    _, config_hash, analysis_hash = previous
+    if kind == "transcript":
+        return SKIP if analysis_hash == config.analysis_hash() else PROCESS
+    if config_hash != config.hash():
+        return PROCESS
+    return SKIP if analysis_hash == config.analysis_hash() else REANALYSE
+
+
+def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig, resources: Resources) -> None:
     """Re-run only the analysis of a stored call (scripts, lexicons or analysis options changed)."""
     import pyarrow.compute as pc
-
-    from qa_pipeline.pipeline.process import analyse_rows, utterances_from_rows
 
     def rows(name):
         t = read_dataset(data_dir, name)
         return t.filter(pc.equal(t.column("call_id"), call_id)).to_pylist()
 
     (call_row,) = rows("calls")
-    call_date = call_row.pop("call_date")
-    utt_rows = rows("utterances")
-    for r in utt_rows:
-        r.pop("call_date")
     (m_row,) = rows("metrics")
-    analysis = analyse_rows(call_row, utterances_from_rows(utt_rows), utt_rows, m_row, config)
-    write_rows(data_dir, "utterances", call_date, call_id, utt_rows)
-    for name, r in analysis.items():
-        write_rows(data_dir, name, call_date, call_id, r)
-    write_rows(data_dir, "calls", call_date, call_id, [call_row])
+    write_result(data_dir, reanalyse_stored(call_row, rows("utterances"), m_row, config, resources))
 
 
 def write_result(data_dir: str | Path, result: CallResult) -> None:
+    """Every dataset file of one call; the `calls` row last (it marks the call complete). A re-analysis result
+    carries no words or metrics: those files stay as they are."""
     cid = result.calls["call_id"]
     write_rows(data_dir, "utterances", result.call_date, cid, result.utterances)
-    write_rows(data_dir, "words", result.call_date, cid, result.words)
-    write_rows(data_dir, "metrics", result.call_date, cid, [result.metrics])
+    if result.words or result.metrics:
+        write_rows(data_dir, "words", result.call_date, cid, result.words)
+        write_rows(data_dir, "metrics", result.call_date, cid, [result.metrics])
     for name, rows in result.analysis.items():
         write_rows(data_dir, name, result.call_date, cid, rows)
-    write_rows(data_dir, "calls", result.call_date, cid, [result.calls])  # last: marks the call complete
+    write_rows(data_dir, "calls", result.call_date, cid, [result.calls])
 
 
 def record_failure(
@@ -120,43 +137,30 @@ def record_failure(
     )
 
 
-_MODELS: dict[str, Models] = {}
-
-
-def models_for(config: PipelineConfig) -> Models:
-    """One Models bundle per worker process and config."""
-    key = config.hash() + config.asr.device
-    if key not in _MODELS:
-        _MODELS[key] = load_models(config)
-    return _MODELS[key]
-
-
-def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfig, *, force: bool = False,
-                 done: dict | None = None, source: str | None = None,
+def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfig, pool: ResourcePool, *,
+                 force: bool = False, done: dict | None = None, source: str | None = None,
                  reraise: Callable[[Exception], bool] | None = None) -> Outcome:
     """Process one file of `calls_dir` into `data_dir`; never raises for a bad call (it is recorded).
 
     Args:
+        pool: the caller's loaded resources (one pool per process; nothing is loaded per call).
         source: where the file really lives when `path` is a local copy of it (an object-store URI); stored as
             the call's `path`.
         reraise: errors for which it returns True are raised, not recorded (the caller retries transient I/O
             and records the failure itself once retries are spent).
     """
+    from qa_pipeline.pipeline.ingest import file_sha256
     from qa_pipeline.pipeline.transcripts import import_transcript
 
     p = Path(path)
     meta = None
     try:
         if p.name.endswith(".transcript.json"):
-            from qa_pipeline.pipeline.ingest import file_sha256
-
             index = done if done is not None else done_index(data_dir)
             previous = index.get(file_sha256(p))
-            if previous and previous[2] == config.analysis_hash() and not force:
+            if plan("transcript", previous, config, force=force) == SKIP:
                 return Outcome(path, "skipped", previous[0], 0.0, "already imported")
-            result = import_transcript(p, config)
-            if source:
-                result.calls["path"] = source
+            result = import_transcript(p, config, pool.for_config(config), source=source)
             write_result(data_dir, result)
             return Outcome(path, "done", result.calls["call_id"], 0.0)
         manifest = load_manifest(Path(calls_dir), config.ingest)
@@ -166,14 +170,13 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
             raise IngestError(Errors.E104, path=p, when="before it could be read") from e
         index = done if done is not None else done_index(data_dir)
         previous = index.get(meta.audio_sha256)
-        if previous and previous[1] == config.hash() and not force:
-            if previous[2] == config.analysis_hash():
-                return Outcome(path, "skipped", previous[0], 0.0, "already processed")
-            reanalyse(data_dir, previous[0], config)
+        need = plan("audio", previous, config, force=force)
+        if need == SKIP:
+            return Outcome(path, "skipped", previous[0], 0.0, "already processed")
+        if need == REANALYSE:
+            reanalyse(data_dir, previous[0], config, pool.for_config(config))
             return Outcome(path, "reanalysed", previous[0], 0.0, "analysis changed: re-analysed stored transcript")
-        result = process_call(meta, models_for(config), config=config)
-        if source:
-            result.calls["path"] = source
+        result = process_call(meta, config, pool.for_config(config), source=source)
         write_result(data_dir, result)
         return Outcome(path, "done", meta.call_id, result.calls["duration_s"])
     except Exception as e:  # noqa: BLE001 - one bad call must never stop the batch; it is recorded
@@ -192,8 +195,19 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
         return Outcome(path, "failed", meta.call_id if meta else None, 0.0, str(e))
 
 
+class _WorkerState:
+    """The resources of one worker process of `run_folder` (set by its initializer, used by every call it runs)."""
+
+    pool: ResourcePool | None = None
+
+
 def _worker_init(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    _WorkerState.pool = ResourcePool()
+
+
+def _process_in_worker(path: str, calls_dir: str, data_dir: str, config: PipelineConfig, **kw) -> Outcome:
+    return process_path(path, calls_dir, data_dir, config, _WorkerState.pool, **kw)
 
 
 def run_folder(
@@ -203,16 +217,19 @@ def run_folder(
     *,
     progress: Callable[[Outcome], None] | None = None,
     force: bool = False,
+    pool: ResourcePool | None = None,
 ) -> RunSummary:
-    """Process every call in `calls_dir`. With config.workers > 1, calls run in parallel worker processes."""
+    """Process every call in `calls_dir`. With config.workers > 1, calls run in parallel worker processes (each
+    with its own ResourcePool); `pool`, if given, is used in this process (e.g. models already loaded)."""
     start = time.perf_counter()
     files = [str(f.path) for f in discover(calls_dir, config.ingest)]
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     summary = RunSummary()
     done = done_index(data_dir)
     if config.workers <= 1:
+        pool = pool or ResourcePool()
         for f in files:
-            o = process_path(f, str(calls_dir), str(data_dir), config, force=force, done=done)
+            o = process_path(f, str(calls_dir), str(data_dir), config, pool, force=force, done=done)
             summary.outcomes.append(o)
             if progress:
                 progress(o)
@@ -223,9 +240,9 @@ def run_folder(
         threads = max(1, (os.cpu_count() or 2) // config.workers)
         cfg = config if config.asr.cpu_threads else _with_threads(config, threads)
         with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_init, initargs=(threads,)) as pool:
-            futures = [pool.submit(process_path, f, str(calls_dir), str(data_dir), cfg, force=force, done=done)
-                       for f in files]
+                                 initializer=_worker_init, initargs=(threads,)) as executor:
+            futures = [executor.submit(_process_in_worker, f, str(calls_dir), str(data_dir), cfg, force=force,
+                                       done=done) for f in files]
             for fut in as_completed(futures):
                 o = fut.result()
                 summary.outcomes.append(o)

@@ -7,16 +7,25 @@ Word times are spread evenly over each utterance (the import has none); their pr
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
-from qa_pipeline import __version__
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import Errors, IngestError
 from qa_pipeline.pipeline.ingest import _validated, file_sha256
 from qa_pipeline.speech.metrics import conversation_metrics
-from qa_pipeline.pipeline.process import CallResult, _timestamp, analyse_rows, call_date_of, metrics_row, utterance_rows, word_rows
+from qa_pipeline.pipeline.process import analyse_call
+from qa_pipeline.pipeline.resources import Resources
+from qa_pipeline.pipeline.rows import (
+    CallRecord,
+    CallResult,
+    analysis_rows,
+    call_date_of,
+    calls_row,
+    metrics_row,
+    utterance_rows,
+    word_rows,
+)
 from qa_pipeline.types import AGENT, CUSTOMER, CallMeta, Utterance, Word
 
 FORMAT_HELP = (
@@ -25,7 +34,8 @@ FORMAT_HELP = (
 )
 
 
-def import_transcript(path: Path, config: PipelineConfig) -> CallResult:
+def import_transcript(path: Path, config: PipelineConfig, resources: Resources, *,
+                      source: str | None = None) -> CallResult:
     """Read one transcript JSON and produce the same rows as an audio call (mode `transcript`).
 
     Raises:
@@ -71,17 +81,19 @@ def import_transcript(path: Path, config: PipelineConfig) -> CallResult:
     counts = {r: sum(u.n_words for u in utterances if u.role == r) for r in talk}
     metrics = conversation_metrics(duration, talk, utterances, counts, config.metrics)
     roles = {AGENT: AGENT, CUSTOMER: CUSTOMER}
-    call_row = dict(
-        call_id=meta.call_id, audio_sha256=sha, path=str(path), agent_id=meta.agent_id, team=meta.team,
-        campaign=meta.campaign, direction=meta.direction, call_type=meta.call_type,
-        started_at=_timestamp(meta.started_at), metadata_source="transcript", mode="transcript",
-        duration_s=round(duration, 3), channels=0, language=meta.language, role_method="import",
-        role_confidence=1.0, speakers=len(talk), config_hash=config.hash(), pipeline_version=__version__,
-        stage_seconds={}, flags=[], status="ok" if utterances else "silent",
-        processed_at=dt.datetime.now(dt.timezone.utc),
+    record = CallRecord(
+        meta=meta, source=source or str(path), mode="transcript", duration_s=duration, channels=0,
+        language=meta.language, config_hash=config.hash(), status="ok" if utterances else "silent",
+        metadata_source="transcript", role_method="import", role_confidence=1.0, speakers=len(talk),
     )
-    utt_rows = utterance_rows(meta.call_id, tuple(utterances))
+    utterances = tuple(utterances)
     m_row = metrics_row(meta.call_id, metrics)
-    analysis = analyse_rows(call_row, tuple(utterances), utt_rows, m_row, config)
-    return CallResult(call_date_of(meta), call_row, utt_rows, word_rows(meta.call_id, words, tuple(utterances), roles),
-                      m_row, analysis)
+    analysis = analyse_call(record, m_row, utterances, None, resources)
+    return CallResult(
+        call_date_of(meta),
+        calls_row(record, analysis, analysis_hash=config.analysis_hash(), stage_seconds={}),
+        utterance_rows(meta.call_id, utterances, None, analysis.utterance_sentiment),
+        word_rows(meta.call_id, words, utterances, roles),
+        m_row,
+        analysis_rows(meta.call_id, analysis),
+    )

@@ -9,43 +9,21 @@ from __future__ import annotations
 
 import bisect
 import logging
-import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from qa_pipeline.audio.decode import to_float
 from qa_pipeline.config import AsrOptions
-from qa_pipeline.errors import Errors, ModelLoadError, TranscriptionError
+from qa_pipeline.errors import Errors, TranscriptionError
 from qa_pipeline.speech.weights import ModelRef, resolve_whisper
 from qa_pipeline.types import AsrInfo, SpeechRegion, Transcript, Word
 
+if TYPE_CHECKING:
+    from qa_pipeline.speech.models import SpeechModels
+
 log = logging.getLogger("qa_pipeline")
-
-_MODELS: dict[tuple, object] = {}
-_LOCK = threading.Lock()
-
-
-def load_whisper(ref: ModelRef, options: AsrOptions):
-    """One WhisperModel per (model, device, compute type) per process."""
-    key = (str(ref.path), options.device, options.compute_type, options.cpu_threads)
-    with _LOCK:
-        if key not in _MODELS:
-            from faster_whisper import WhisperModel
-
-            try:
-                _MODELS[key] = WhisperModel(
-                    str(ref.path),
-                    device=options.device,
-                    compute_type=options.compute_type,
-                    cpu_threads=options.cpu_threads,
-                    local_files_only=True,
-                )
-            except (RuntimeError, ValueError, OSError) as e:
-                raise ModelLoadError(Errors.E300, path=ref.path, device=options.device, error=e) from e
-        return _MODELS[key]
-
 
 @dataclass(frozen=True, slots=True)
 class PackedSpan:
@@ -124,8 +102,9 @@ def _map_word(window: Window, starts: list[float], w_start: float, w_end: float)
 class Transcriber:
     """Chooses the model by language and transcribes packed speech windows."""
 
-    def __init__(self, options: AsrOptions = AsrOptions()):
+    def __init__(self, options: AsrOptions, models: SpeechModels):
         self.options = options
+        self.models = models
         self._refs: dict[str, ModelRef] = {}
 
     def ref(self, spec: str) -> ModelRef:
@@ -134,7 +113,7 @@ class Transcriber:
         return self._refs[spec]
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        model = load_whisper(self.ref(self.options.multilingual_model), self.options)
+        model = self.models.whisper(self.ref(self.options.multilingual_model), self.options)
         lang, prob, _ = model.detect_language(audio[: 30 * 16000])
         return lang, float(prob)
 
@@ -167,7 +146,7 @@ class Transcriber:
             language, lang_prob = self.detect_language(probe)
         eng = self.ref(opts.english_model) if opts.english_model else None
         ref = eng if (language == "en" and eng is not None) else self.ref(opts.multilingual_model)
-        model = load_whisper(ref, opts)
+        model = self.models.whisper(ref, opts)
         hint = ", ".join(dict.fromkeys((*opts.hotwords, *hotwords))) or None
         words: list[Word] = []
         for w in windows:

@@ -1,0 +1,38 @@
+"""The loaded things one call needs, built by the caller and passed in: speech models and analysis resources."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from qa_pipeline.analysis.resources import AnalysisResources
+from qa_pipeline.config import PipelineConfig
+from qa_pipeline.speech.models import SpeechModels
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What `process_call` and the analysis of a stored transcript use: never loaded per call."""
+
+    speech: SpeechModels
+    analysis: AnalysisResources
+
+
+class ResourcePool:
+    """Resources for any number of configurations in one process: the speech models are shared (they are keyed by
+    the weights they load), the analysis resources are built per analysis configuration.
+
+    The caller owns the pool: the CLI builds one per run, a flow worker one per process, the review app one per
+    server. Nothing lives in module globals."""
+
+    def __init__(self, speech: SpeechModels | None = None):
+        self.speech = speech or SpeechModels()
+        self._lock = threading.Lock()
+        self._analysis: dict[str, AnalysisResources] = {}
+
+    def for_config(self, config: PipelineConfig) -> Resources:
+        key = config.analysis_hash()
+        with self._lock:
+            if key not in self._analysis:
+                self._analysis[key] = AnalysisResources(config.analysis)
+            return Resources(self.speech, self._analysis[key])
