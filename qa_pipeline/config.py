@@ -117,8 +117,8 @@ class RolesOptions:
     low_confidence: float = _added(0.65)
     """A role decision made from what the speakers say (greeting, name, company...) with a confidence under this
     (0.5 = a coin toss, 1 = certain) flags the call `W006 low-confidence role decision` for a reviewer; 0 never
-    flags. The confidence grows with the margin between the two speakers' agent-like phrases: 0.64 for a margin of
-    one weak cue, 0.82 for three."""
+    flags. The confidence grows with the margin between the two best speakers' scores of agent-like phrases
+    (speech.roles): 0.64 at a margin of 1, 0.82 at 3, 0.93 at 6."""
 
     def __post_init__(self):
         _in_range("roles.low_confidence", self.low_confidence, 0.0, 1.0)
@@ -420,10 +420,13 @@ def _build(cls, values: Any, section: str, source: str):
     kwargs = {}
     for key, value in values.items():
         if not _accepts(hints[key], value):
-            hint = ""
+            hint, got = "", _kind(value)
             if isinstance(value, bool) and _accepts(hints[key], "text"):
                 hint = ": quote it, YAML reads yes/no/on/off/true/false unquoted as a boolean"
-            raise ConfigError(Errors.E606, path=source, key=f"{section}.{key}", value=value, got=_kind(value),
+            if isinstance(value, list) and _accepts(hints[key], ()):  # a list, with a wrong item
+                item = next((v for v in value if not _accepts(hints[key], (v,))), None)
+                got = f"a list holding {item!r}, {_kind(item)}"
+            raise ConfigError(Errors.E606, path=source, key=f"{section}.{key}", value=value, got=got,
                               expected=_expected(hints[key]), hint=hint)
         kwargs[key] = tuple(value) if isinstance(value, list) else value
     try:
@@ -454,8 +457,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             raise ConfigError(Errors.E601, path=p, error=e) from e
         if not isinstance(data, dict):
             raise ConfigError(Errors.E602, path=p, got=_kind(data))
-    if overrides:
-        source = f"{source} + overrides {sorted(overrides)}"
+    if overrides:  # command-line options
+        source = f"overrides {sorted(overrides)}" if path is None else f"{source} + overrides {sorted(overrides)}"
     for key, value in (overrides or {}).items():
         section, _, option = key.partition(".")
         if option:

