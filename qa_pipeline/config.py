@@ -94,6 +94,9 @@ class AsrOptions:
     """Also give each call's `analysis.companies` names (its campaign's) to Whisper as hotwords. They come out
     spelt right ("Brightwave Energy", not "right with energy"), but with tiny.en on the demo calls ASR took 2-4x
     longer (temperature fallbacks) and once looped at a window's end: worth trying with larger models or a GPU."""
+    seed: int | None = field(default=0, metadata={"hash": "when_set"})
+    """Seed of CTranslate2's sampler, set before each window: Whisper's temperature fallback samples, so without
+    a seed the same call can come out with different words on two runs. None = unseeded."""
 
 
 @dataclass(frozen=True, slots=True)

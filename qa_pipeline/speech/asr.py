@@ -151,6 +151,10 @@ class Transcriber:
         words: list[Word] = []
         for w in windows:
             audio = window_audio(samples, sample_rate, w)
+            if opts.seed is not None:
+                import ctranslate2
+
+                ctranslate2.set_random_seed(opts.seed)  # same audio, same words: reruns are reproducible
             try:
                 segments, _ = model.transcribe(
                     audio,
