@@ -19,6 +19,8 @@ from qa_pipeline.errors import ConfigError, DiarizationError, Errors, QAPipeline
 
 # The packaged defaults (scripts, events, lexicons, rubric): one place names the folder.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+# The packaged files the analysis stage reads besides the scripts (their content is in analysis_hash()).
+ANALYSIS_DEFAULTS = ("events.yaml", "sentiment_it.yaml")
 
 # Marks an option added after config hashes were first stored with every call: it counts in config.hash() /
 # analysis_hash() only when set to something else than its default, so adding it reprocesses nothing.
@@ -296,7 +298,8 @@ class PipelineConfig:
         """Hash of the analysis options and the default scripts/lexicons: a change re-analyses stored transcripts
         without transcribing again."""
         h = hashlib.sha256(json.dumps(_hashed(self.analysis), sort_keys=True, default=str).encode())
-        files = sorted(DEFAULTS_DIR.rglob("*.yaml"))
+        # only the packaged files analysis reads (the rubric and the model manifest live beside them)
+        files = sorted((DEFAULTS_DIR / "scripts").glob("*.yaml")) + [DEFAULTS_DIR / n for n in ANALYSIS_DEFAULTS]
         if self.analysis.scripts_dir:
             files += sorted(Path(self.analysis.scripts_dir).glob("*.y*ml"))
         for f in files:
