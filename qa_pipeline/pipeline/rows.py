@@ -169,6 +169,21 @@ def metrics_row(call_id: str, m: ConversationMetrics) -> dict:
     )
 
 
+def flag_ids(call_id: str, flags) -> list[str]:
+    """Stable ids of a call's flags, in the order given: what identifies the finding (call, flag type, rule) and
+    its rank among the call's findings of that kind in time order. Not the reason text, the time or the
+    utterance: a re-transcription moves those, a script edit rewords the reason, and a QA verdict on the flag must
+    stay attached to it."""
+    rank: dict[tuple, int] = {}
+    order = sorted(range(len(flags)), key=lambda i: (flags[i].start_s is None, flags[i].start_s or 0.0, i))
+    ids: dict[int, str] = {}
+    for i in order:
+        kind = (flags[i].flag_type, flags[i].rule_id or "")
+        n = rank[kind] = rank.get(kind, -1) + 1
+        ids[i] = hashlib.sha256(f"{call_id}|{kind[0]}|{kind[1]}|{n}".encode()).hexdigest()[:16]
+    return [ids[i] for i in range(len(flags))]
+
+
 def analysis_rows(call_id: str, a: Analysis) -> dict[str, list[dict]]:
     """Rows of the compliance, events, flags and sentiment datasets."""
     compliance = []
@@ -184,11 +199,9 @@ def analysis_rows(call_id: str, a: Analysis) -> dict[str, list[dict]]:
     events = [dict(call_id=call_id, event_type=e.event_type, role=e.role, utterance_index=e.utterance_index,
                    start_s=e.start_s, end_s=e.end_s, evidence_text=e.evidence_text, confidence=e.confidence,
                    detail=e.detail) for e in a.events]
-    flags = []
-    for f in a.flags:
-        fid = hashlib.sha256(f"{call_id}|{f.flag_type}|{f.rule_id}|{f.start_s}|{f.reason}".encode()).hexdigest()[:16]
-        flags.append(dict(call_id=call_id, flag_id=fid, flag_type=f.flag_type, severity=f.severity, reason=f.reason,
-                          rule_id=f.rule_id, utterance_index=f.utterance_index, start_s=f.start_s, end_s=f.end_s))
+    flags = [dict(call_id=call_id, flag_id=fid, flag_type=f.flag_type, severity=f.severity, reason=f.reason,
+                  rule_id=f.rule_id, utterance_index=f.utterance_index, start_s=f.start_s, end_s=f.end_s)
+             for fid, f in zip(flag_ids(call_id, a.flags), a.flags)]
     sentiment = []
     for p in a.parties:
         esc = [dict(utterance_index=x.utterance_index, start_s=x.start_s, reason=x.reason)
