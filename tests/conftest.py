@@ -1,5 +1,10 @@
 import os
 import wave
+
+# Before anything imports Prefect (its settings are read once, at import): the test harness's temporary server
+# must not send Prefect's telemetry heartbeat (prefect.toml says the same for processes started in the repo).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 from pathlib import Path
 
 import numpy as np
