@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,13 +16,23 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows.objects import (
+    Staging,
+    StoredObject,
+    clean_stale_staging,
+    list_objects,
+    load_index,
+    local_path,
+    record_object,
+    relative_key,
+)
 from qa_pipeline import QAPipelineError, load_config
 from qa_pipeline.config import PipelineConfig
-from qa_pipeline.errors import Errors
+from qa_pipeline.errors import Errors, IngestError
 from qa_pipeline.pipeline.ingest import discover, file_sha256
 from qa_pipeline.pipeline.resources import ResourcePool
-from qa_pipeline.pipeline.runner import SKIP, done_index, plan, process_path, record_failure
-from qa_pipeline.store.folder import clean_stale_temp_files, is_uri
+from qa_pipeline.pipeline.runner import SKIP, Outcome, done_index, plan, process_path, record_failure
+from qa_pipeline.store.folder import DataFolder, clean_stale_temp_files, is_uri
 
 _TRANSIENT_ERRNOS = {
     errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED,
@@ -90,17 +100,21 @@ def discover_calls(calls_dir: str, data_dir: str, config_path: str | None = None
     per-call task after it fetched them."""
     config = config_of(config_path, overrides)
     removed = clean_stale_temp_files(data_dir)
+    clean_stale_staging()
     if is_uri(calls_dir):
-        return {"todo": [{"path": uri, "source": uri, "previous": None} for uri in _list_uri(calls_dir, config)],
-                "skipped": [], "stale_temp_files_removed": len(removed)}
+        return _discover_objects(calls_dir, data_dir, config, force=force) | {
+            "stale_temp_files_removed": len(removed)}
     done = done_index(data_dir)
     todo, skipped = [], []
-    for found in discover(calls_dir, config.ingest):
+    found_files = discover(calls_dir, config.ingest)
+    names = Counter(f.path.name for f in found_files)  # bare-name manifest rows need a unique name
+    for found in found_files:
         path = str(found.path)
+        unique = names[found.path.name] == 1
         try:
             sha = file_sha256(found.path)
-        except FileNotFoundError:
-            todo.append({"path": path, "source": None, "previous": None})  # the task records the vanished file
+        except OSError:  # vanished, permission denied, EIO: its task records it (after retrying transient I/O)
+            todo.append({"path": path, "source": None, "previous": None, "name_unique": unique})
             continue
         previous = done.get(sha)
         need = plan("transcript" if found.kind == "transcript" else "audio", previous, config, force=force)
@@ -109,24 +123,31 @@ def discover_calls(calls_dir: str, data_dir: str, config_path: str | None = None
                             "message": "already processed"})
         else:
             todo.append({"path": path, "source": None, "previous": list(previous) if previous else None,
-                         "sha": sha, "need": need})
+                         "sha": sha, "need": need, "name_unique": unique})
     return {"todo": todo, "skipped": skipped, "stale_temp_files_removed": len(removed)}
 
 
-def _list_uri(calls_dir: str, config: PipelineConfig) -> list[str]:
+def _discover_objects(calls_dir: str, data_dir: str, config: PipelineConfig, *, force: bool) -> dict:
+    """Object-store calls: an object whose size and ETag match what was fetched before, and whose content is done
+    with this configuration, is skipped without being downloaded again."""
     from fsspec.core import url_to_fs
 
     fs, root = url_to_fs(calls_dir)
     protocol = calls_dir.split("://", 1)[0]
-    exts = {e.lower() for e in config.ingest.audio_extensions}
-    out = []
-    for p in sorted(fs.find(root)):
-        name = p.rsplit("/", 1)[-1]
-        if name.startswith("."):
+    objects = list_objects(fs, root.rstrip("/"), protocol, extensions={e.lower() for e in config.ingest.audio_extensions})
+    index = load_index(DataFolder(data_dir)) if objects else {}
+    done = done_index(data_dir) if index else {}
+    todo, skipped = [], []
+    for obj in objects:
+        entry = index.get(obj.uri)
+        previous = done.get(entry["sha256"]) if obj.same_as(entry) else None
+        kind = "transcript" if obj.uri.endswith(".transcript.json") else "audio"
+        if previous is not None and plan(kind, previous, config, force=force) == SKIP:
+            skipped.append({"path": obj.uri, "status": "skipped", "call_id": previous[0], "audio_s": 0.0,
+                            "message": "already processed (object unchanged: not downloaded)"})
             continue
-        if name.endswith(".transcript.json") or os.path.splitext(name)[1].lower() in exts:
-            out.append(f"{protocol}://{p}")
-    return out
+        todo.append({"path": obj.uri, "source": obj.uri, "previous": None, "size": obj.size, "etag": obj.etag})
+    return {"todo": todo, "skipped": skipped}
 
 
 # ---- one call -------------------------------------------------------------------------------------------------
@@ -134,19 +155,23 @@ def _list_uri(calls_dir: str, config: PipelineConfig) -> list[str]:
 
 def _fetch(uri: str, calls_dir: str, staging: Path, config: PipelineConfig) -> Path:
     """Copy one call (and its manifest and sidecar, if any) from object storage to `staging`, keeping its
-    path relative to `calls_dir` so manifest rows still match. Returns the local file."""
+    path relative to `calls_dir` so manifest rows still match. Returns the local file.
+
+    Raises:
+        IngestError: E130 for a key that would land outside `staging` (`..`, empty or absolute segments).
+    """
     from fsspec.core import url_to_fs
 
     fs, root = url_to_fs(calls_dir)
+    root = root.rstrip("/")
     _, key = url_to_fs(uri)
-    rel = key[len(root.rstrip("/")) + 1:]
-    local = staging / rel
+    local = local_path(staging, relative_key(root, key))
     local.parent.mkdir(parents=True, exist_ok=True)
     fs.get_file(key, str(local))
-    extras = [f"{root.rstrip('/')}/{config.ingest.manifest_name}", key + ".json", os.path.splitext(key)[0] + ".json"]
+    extras = [f"{root}/{config.ingest.manifest_name}", key + ".json", os.path.splitext(key)[0] + ".json"]
     for extra in extras:
         if extra != key and fs.exists(extra):
-            target = staging / extra[len(root.rstrip("/")) + 1:]
+            target = local_path(staging, relative_key(root, extra))
             target.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(extra, str(target))
     return local
@@ -154,21 +179,30 @@ def _fetch(uri: str, calls_dir: str, staging: Path, config: PipelineConfig) -> P
 
 @task(name="process-call", cache_policy=NO_CACHE, task_run_name="process {item[path]}", **IO_RETRIES)
 def process_one(item: dict, calls_dir: str, data_dir: str, config_path: str | None = None,
-                overrides: dict | None = None, *, force: bool = False) -> dict:
+                overrides: dict | None = None, *, force: bool = False, replace: bool = False) -> dict:
     """Decode, transcribe, analyse and write one call; returns its outcome (path, status, call_id, audio_s, message).
+    `replace`: a call_id stored with other content is replaced by this call (else it fails, E120).
 
     Idempotent: the call's files are replaced whole, so a retry or a rerun never duplicates a row."""
     config = config_of(config_path, overrides)
     previous = item.get("previous")
     if item.get("source"):
-        with tempfile.TemporaryDirectory(prefix="qa-fetch-") as tmp:
-            local = _fetch(item["source"], calls_dir, Path(tmp), config)
-            outcome = process_path(str(local), tmp, data_dir, config, worker_pool(), force=force,
-                                   source=item["source"], reraise=is_transient_io)
+        with Staging() as tmp:
+            try:
+                local = _fetch(item["source"], calls_dir, tmp, config)
+            except IngestError as e:  # a refused key: recorded like any bad call, the batch goes on
+                record_failure(data_dir, item["source"], e, config_hash=config.hash())
+                return asdict(Outcome(item["source"], "failed", None, 0.0, str(e)))
+            outcome = process_path(str(local), str(tmp), data_dir, config, worker_pool(), force=force,
+                                   source=item["source"], reraise=is_transient_io, replace=replace,
+                                   name_unique=item.get("name_unique"))
+            if outcome.status != "failed" and item.get("size") is not None:
+                record_object(DataFolder(data_dir), StoredObject(item["source"], item["size"], item.get("etag")),
+                              file_sha256(local))
     else:
         done = {item["sha"]: tuple(previous)} if item.get("sha") and previous else ({} if item.get("sha") else None)
         outcome = process_path(item["path"], calls_dir, data_dir, config, worker_pool(), force=force, done=done,
-                               reraise=is_transient_io)
+                               reraise=is_transient_io, replace=replace, name_unique=item.get("name_unique"))
     return asdict(outcome)
 
 

@@ -80,6 +80,38 @@ class Errors:
             "write 'agent' or 'customer'")
     E115 = ("{path}: utterance {index} ends ({end}) before it starts ({start})",
             "fix its times (seconds from the start of the call)")
+    E116 = ("{path}: utterance {index} has a {field} that is not a finite number ({value})",
+            "write its times as seconds from the start of the call (NaN and Infinity are not times)")
+    E117 = ("{path}: utterance {index} {field} = {value} s is outside 0 .. {maximum:.0f} s",
+            "fix its times (seconds from the start of the call); for calls longer than audio.max_duration_s, "
+            "raise it")
+    E118 = ("{path}: {count} utterances, more than ingest.max_utterances = {maximum}",
+            "check it is one call's transcript; raise ingest.max_utterances for longer ones")
+    E119 = ("{path}: utterance {index} holds {length} characters, more than ingest.max_utterance_chars = {maximum}",
+            "split the utterance at its speaker turns, or raise ingest.max_utterance_chars")
+    E120 = ("call_id {call_id!r} is already bound to other content (stored call: sha256 {stored_sha}, file "
+            "{stored_path}; this file: sha256 {sha})",
+            "give this recording its own call_id in the manifest, sidecar or transcript; or, if this recording "
+            "replaces the stored one, run again with --replace (the stored call's rows are then replaced)")
+    E121 = ("{where}: call_id {call_id!r} is invalid: {rule}",
+            "give the call an id of 1 to 128 printable characters (no control or invisible characters)")
+    E122 = ("{path}: {size} bytes, more than ingest.max_text_file_bytes = {maximum}",
+            "check it is the right file; raise ingest.max_text_file_bytes for larger ones")
+    E123 = ("{path}: the manifest cannot be read as UTF-8 CSV ({problem})",
+            "save it as CSV UTF-8 (comma-separated, one row per recording, no NUL bytes)")
+    E124 = ("{where}: {field} is {length} characters long, more than {maximum}",
+            "shorten it (ingest.max_field_chars limits the metadata fields)")
+    E125 = ("{where}: started_at {value!r} is not an ISO 8601 time ({error})",
+            "write it like 2026-11-24T10:15:00+01:00 (a time zone offset or Z; without one it is taken as UTC)")
+    E126 = ("{path}: the file cannot be read ({error})",
+            "check the pipeline's user may read it and the disk or share is healthy; the next run tries again")
+    E127 = ("{path}: the worker died {attempts} times while processing this file (last attempt by pid {pid} on "
+            "{host} at {started_at}); it is set aside",
+            "check the file (it may crash the decoder or exhaust memory) and fix or remove it; to try it again, "
+            "delete {marker}")
+    E130 = ("object key {key!r} is refused: {problem}",
+            "rename the object in the bucket (keys are copied under a local staging folder and must stay inside "
+            "it); the other calls go on")
 
     # --- decode (stage decode)
     E201 = ("{path}: only {duration:.2f} s of audio (minimum {minimum} s): not a call",
