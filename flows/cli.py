@@ -1,6 +1,6 @@
 """The `qa-pipeline` command: the library's CLI (qa_pipeline/cli.py) with `run` and `demo` going through the
 `process_calls` flow in this process. Prefect is imported only when a run needs it, so `reviews import` or
-`report weekly` start fast."""
+`report weekly` start fast. `serve`, `users` and `db` are the review app's commands (`webapp/cli.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ def _process_calls_module():
     return importlib.import_module("flows.process_calls")
 
 
+WEB_COMMANDS = ("serve", "users", "db")  # the review app's commands (webapp/cli.py)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in WEB_COMMANDS:
+        from webapp.cli import main as web_main
+
+        return web_main(argv)
     from qa_pipeline.cli import main as library_main
 
     return library_main(argv, orchestrator=_process_calls_module)

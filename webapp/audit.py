@@ -1,0 +1,27 @@
+"""The audit log: who viewed, played, judged or changed what. One function writes it; nothing reads it back to
+change it (the table refuses UPDATE and DELETE: triggers in the initial migration, and an ORM guard in
+`webapp.models`).
+
+Actions written so far: login, login_failed, logout, viewed (a call page), played (the first audio request of a
+call view), user_added, user_changed, password_changed, user_disabled, synced. The lifecycle steps add judged
+(a verdict), changed (any other change: the old and new values in `detail`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from webapp.models import AuditEntry, User
+
+
+def record(s: Session, action: str, *, user: User | None = None, target_type: str | None = None,
+           target_id: str | None = None, detail: dict[str, Any] | None = None, ip: str | None = None,
+           username: str | None = None) -> AuditEntry:
+    """Append one entry (flushed with the caller's transaction: it commits or rolls back with the change it
+    describes). `username` names the actor when there is no account (the command line, a failed login)."""
+    entry = AuditEntry(action=action, user_id=user.id if user else None,
+                       username=user.username if user else username, target_type=target_type,
+                       target_id=None if target_id is None else str(target_id), detail=detail, ip=ip)
+    s.add(entry)
+    return entry

@@ -1,0 +1,85 @@
+"""A call: GET /calls/{call_id} (the page), /calls/{call_id}/peaks.json (the waveform), /audio/{call_id} (the
+recording, with HTTP Range for seeking). All three check the call against the user's scope first
+(`webapp.scope.require_call`: 404 when out of scope), and the audio against the allowed roots (`webapp.media`).
+
+Audit: each page view writes "viewed" and creates a call view whose id is in the page's audio URL; the first
+audio request of that view writes "played" (a player's many range requests are one play). Audio without a valid
+view id of this user and call is refused: open the call page first."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import update
+
+from webapp import audit
+from webapp.callpage import build_call_page
+from webapp.media import AudioUnavailable, audio_for
+from webapp.models import CallView, utcnow
+from webapp.routes.common import app_state, client_ip, current_user
+from webapp.scope import require_call
+
+router = APIRouter()
+
+
+@router.get("/calls/{call_id}")
+def call_view(request: Request, call_id: str):
+    st = app_state(request)
+    user = current_user(request)
+    with st.db.read() as s:
+        call = require_call(s, user, call_id)
+    page = build_call_page(call, st.datasets.call_rows(call))
+    audio_url = audio_message = variant = None
+    try:
+        source = audio_for(call, user, st.settings, st.calls_roots)
+        variant = source.variant
+    except AudioUnavailable as e:
+        audio_message = st.audio_note if not st.calls_roots and call.mode != "transcript" else e.message
+    view_id = secrets.token_urlsafe(16)
+    with st.db.write() as s:
+        s.add(CallView(id=view_id, user_id=user.id, call_id=call.call_id))
+        audit.record(s, "viewed", user=user, target_type="call", target_id=call.call_id, ip=client_ip(request),
+                     detail={"view": view_id})
+    if audio_message is None:
+        audio_url = f"/audio/{call.call_id}?view={view_id}"
+    return st.pages.render(request, "call.html", page=page, audio_url=audio_url, audio_message=audio_message,
+                           audio_variant=variant, peaks_url=f"/calls/{call.call_id}/peaks.json")
+
+
+@router.get("/calls/{call_id}/peaks.json")
+def call_peaks(request: Request, call_id: str):
+    st = app_state(request)
+    user = current_user(request)
+    with st.db.read() as s:
+        call = require_call(s, user, call_id)
+    try:
+        source = audio_for(call, user, st.settings, st.calls_roots)
+    except AudioUnavailable as e:
+        raise HTTPException(e.status, e.message) from e
+    return Response(st.peaks.get(call.call_id, source), media_type="application/json",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/audio/{call_id}")
+def call_audio(request: Request, call_id: str, view: str = ""):
+    st = app_state(request)
+    user = current_user(request)
+    with st.db.read() as s:
+        call = require_call(s, user, call_id)
+        known = s.get(CallView, view) if view and len(view) <= 64 else None
+    if known is None or known.user_id != user.id or known.call_id != call.call_id:
+        raise HTTPException(403, "open the call page to play its recording")
+    try:
+        source = audio_for(call, user, st.settings, st.calls_roots)
+    except AudioUnavailable as e:
+        raise HTTPException(e.status, e.message) from e
+    with st.db.write() as s:
+        first = s.execute(update(CallView).where(CallView.id == view, CallView.played_at.is_(None))
+                          .values(played_at=utcnow())).rowcount
+        if first:
+            audit.record(s, "played", user=user, target_type="call", target_id=call.call_id, ip=client_ip(request),
+                         detail={"view": view, "variant": source.variant, "note": source.note})
+    return FileResponse(source.path, media_type=source.media_type,
+                        headers={"Cache-Control": "private, max-age=0, must-revalidate"})
