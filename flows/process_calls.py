@@ -93,6 +93,7 @@ def process_calls(
     force: bool = False,
     score: bool = True,
     rubric: str | None = None,
+    replace: bool = False,
 ) -> dict:
     """Process every new call of `calls_dir` into `data_dir`, then rescore. Returns the run summary.
 
@@ -103,6 +104,7 @@ def process_calls(
         force: reprocess calls already done with this config.
         score: recompute scores and scorecards when anything changed.
         rubric: rubric YAML for the scores (default: the job-description rubric).
+        replace: a recording whose call_id is stored with other content replaces that call (else: E120).
     """
     log = get_run_logger()
     start = time.perf_counter()
@@ -112,8 +114,8 @@ def process_calls(
     for o in found["skipped"]:
         _report(o)
     log.info("%d calls to process, %d already done", len(found["todo"]), len(found["skipped"]))
-    futures = {process_one.submit(item, calls_dir, data_dir, config_path, overrides, force=force): item
-               for item in found["todo"]}
+    futures = {process_one.submit(item, calls_dir, data_dir, config_path, overrides, force=force, replace=replace):
+               item for item in found["todo"]}
     for fut in as_completed(list(futures)):
         try:
             outcome = fut.result()
@@ -146,7 +148,7 @@ def nightly_ingest(calls_dir: str, data_dir: str, config_path: str | None = None
 def run_process_calls(calls_dir: str, data_dir: str, *, config_path: str | None = None,
                       overrides: dict | None = None, force: bool = False, rubric: str | None = None,
                       task_runner: str | None = None, workers: int = 1,
-                      progress: Callable[[dict], None] | None = None) -> dict:
+                      progress: Callable[[dict], None] | None = None, replace: bool = False) -> dict:
     """Run `process_calls` in this process (the CLI's path): `progress` gets every outcome as it completes."""
     global _progress
     runner = make_task_runner(task_runner, workers=workers)
@@ -154,7 +156,7 @@ def run_process_calls(calls_dir: str, data_dir: str, *, config_path: str | None 
     _progress = progress
     try:
         return process_calls.with_options(task_runner=runner)(
-            str(calls_dir), str(data_dir), config_path, overrides, force=force, rubric=rubric)
+            str(calls_dir), str(data_dir), config_path, overrides, force=force, rubric=rubric, replace=replace)
     finally:
         _progress = None
 
@@ -174,6 +176,9 @@ def _has_scores(data_dir: str) -> bool:
 
 def _summary(outcomes, timings, scores, *, wall_s, started_at, calls_dir, data_dir, stale) -> dict:
     counts = {s: sum(1 for o in outcomes if o["status"] == s) for s in ("done", "skipped", "reanalysed", "failed")}
+    waiting = sum(1 for o in outcomes if o["status"] == "waiting")  # still being written: the next run takes them
+    if waiting:
+        counts["waiting"] = waiting
     stage_totals: dict[str, float] = {}
     for stages in timings.values():
         for name, seconds in stages.items():

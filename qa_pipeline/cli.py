@@ -27,9 +27,10 @@ DEMO_CONFIG = DEMO_CALLS.parent / "config.yaml"
 
 def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *, device: str | None,
          workers: int | None, force: bool, rubric: str | None = None, task_runner: str | None = None,
-         verbose: bool = False, orchestrator: Callable[[], Any] | None = None) -> int:
+         verbose: bool = False, orchestrator: Callable[[], Any] | None = None, replace: bool = False) -> int:
     """Process a calls folder; `task_runner` is None/thread/dask/dask=ADDRESS (the process_calls flow, in this
-    process; needs `orchestrator`) or `none` (the library's own loop, no Prefect)."""
+    process; needs `orchestrator`) or `none` (the library's own loop, no Prefect). `replace`: a recording whose
+    call_id is stored with other content replaces that call (else it fails with E120)."""
     from tqdm import tqdm
 
     from qa_pipeline.pipeline.ingest import discover
@@ -70,7 +71,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     if task_runner == "none":
         from qa_pipeline.pipeline.runner import run_folder
 
-        summary = run_folder(calls_dir, data_dir, config, progress=progress, force=force)
+        summary = run_folder(calls_dir, data_dir, config, progress=progress, force=force, replace=replace)
         bar.close()
         print(summary.text())
         failed = summary.count("failed")
@@ -87,7 +88,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
             overrides["asr.cpu_threads"] = max(1, (os.cpu_count() or 2) // n_workers)
         result = run_process_calls(str(calls_dir), str(data_dir), config_path=config_path, overrides=overrides,
                                    force=force, rubric=rubric, task_runner=task_runner, workers=n_workers,
-                                   progress=progress)
+                                   progress=progress, replace=replace)
         bar.close()
         print(_flow_summary_text(result))
         failed = result["counts"]["failed"]
@@ -125,6 +126,7 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
 def _flow_summary_text(result: dict) -> str:
     c = result["counts"]
     again = f", re-analysed {c['reanalysed']}" if c["reanalysed"] else ""
+    again += f", waiting {c['waiting']}" if c.get("waiting") else ""
     wall = result["wall_s"]
     speed = result["audio_s"] / wall if wall > 0 else 0.0
     return (f"done {c['done']}, skipped {c['skipped']}{again}, failed {c['failed']}; "
@@ -200,6 +202,9 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
     run.add_argument("--device", choices=["cpu", "cuda"], help="overrides asr.device")
     run.add_argument("--workers", type=int, help="parallel worker processes (each loads the models once)")
     run.add_argument("--force", action="store_true", help="reprocess calls already done with this config")
+    run.add_argument("--replace", action="store_true",
+                     help="a recording or transcript whose call_id is already stored with other content replaces "
+                          "that call, its rows in every dataset (without it: refused, E120)")
     run.add_argument("--rubric", help="rubric YAML for the scores (default: the job-description rubric)")
     run.add_argument("--task-runner", metavar="RUNNER", default=None,
                      help="where the per-call tasks of the process_calls flow run: thread (default, this "
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
         if args.command == "run":
             return _run(args.calls_dir, args.data, args.config, device=args.device, workers=args.workers,
                         force=args.force, rubric=args.rubric, task_runner=args.task_runner, verbose=args.verbose,
-                        orchestrator=orchestrator)
+                        orchestrator=orchestrator, replace=args.replace)
         if args.command == "rescore":
             from qa_pipeline.scoring.score import rescore as _rescore
 

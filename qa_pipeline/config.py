@@ -41,6 +41,28 @@ class IngestOptions:
     audio_extensions: tuple[str, ...] = (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm")
     known_agents: tuple[str, ...] = ()
     """If set, an agent_id not in this list flags the call `unknown agent`."""
+    min_age_s: float = 0.0
+    """A file modified less than this many seconds ago is left for the next run (outcome "waiting"): set it (e.g.
+    60) when recordings are copied into the calls folder while runs happen. Whatever it is, a file whose size or
+    modification time changes while it is read waits too."""
+    max_attempts: int = 3
+    """A file whose processing killed the worker (segfault, out-of-memory kill) this many times is set aside with
+    a failure row (E127) instead of killing every later run; its marker is `<data>/_inprogress/<sha256>.json`."""
+    max_text_file_bytes: int = 50 * 1024 * 1024
+    """Largest transcript, manifest or sidecar file read (E122 above it)."""
+    max_utterances: int = 20_000
+    """Most utterances in one imported transcript (E118 above it)."""
+    max_utterance_chars: int = 10_000
+    """Longest utterance text in an imported transcript, in characters (E119 above it)."""
+    max_field_chars: int = 256
+    """Longest metadata value (agent_id, team, campaign, ...) from a manifest, sidecar or transcript (E124)."""
+
+    def __post_init__(self):
+        _in_range("ingest.min_age_s", self.min_age_s, 0.0, 7 * 86400.0)
+        for key in ("max_attempts", "max_text_file_bytes", "max_utterances", "max_utterance_chars",
+                    "max_field_chars"):
+            _at_least(f"ingest.{key}", getattr(self, key), 1)
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +347,11 @@ def _changed(options) -> dict:
 def _in_range(key: str, value: Any, low: float, high: float) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
         raise ConfigError(Errors.E608, key=key, value=value, rule=f"must be between {low:g} and {high:g}")
+
+
+def _at_least(key: str, value: Any, low: float) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= low:
+        raise ConfigError(Errors.E608, key=key, value=value, rule=f"must be at least {low:g}")
 
 
 def _companies_by_campaign(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:

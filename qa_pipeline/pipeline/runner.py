@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
+import socket
 import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-from qa_pipeline.config import PipelineConfig
+from qa_pipeline.config import IngestOptions, PipelineConfig
 from qa_pipeline.errors import Errors, IngestError, QAPipelineError
-from qa_pipeline.pipeline.ingest import describe, discover, load_manifest
+from qa_pipeline.pipeline.ingest import discover
 from qa_pipeline.pipeline.process import process_call, reanalyse_stored
 from qa_pipeline.pipeline.resources import ResourcePool, Resources
 from qa_pipeline.pipeline.rows import CallResult, call_date_of
-from qa_pipeline.store.folder import read_dataset, write_rows
+from qa_pipeline.store.folder import is_uri, partition_of, read_dataset, remove_key, write_rows
+from qa_pipeline.store.keys import file_key
+from qa_pipeline.store.schema import ANALYSIS_DATASETS
+from qa_pipeline.types import CallMeta
 
 log = logging.getLogger("qa_pipeline")
 
@@ -28,7 +35,7 @@ log = logging.getLogger("qa_pipeline")
 @dataclass(frozen=True, slots=True)
 class Outcome:
     path: str
-    status: str  # done / skipped / failed
+    status: str  # done / skipped / reanalysed / waiting (still being written: next run) / failed
     call_id: str | None = None
     audio_s: float = 0.0
     message: str = ""
@@ -50,8 +57,10 @@ class RunSummary:
         hours = self.audio_s / 3600
         speed = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
         again = f", re-analysed {self.count('reanalysed')}" if self.count("reanalysed") else ""
+        waiting = f", waiting {self.count('waiting')}" if self.count("waiting") else ""
         return (
-            f"done {self.count('done')}, skipped {self.count('skipped')}{again}, failed {self.count('failed')}; "
+            f"done {self.count('done')}, skipped {self.count('skipped')}{again}{waiting}, "
+            f"failed {self.count('failed')}; "
             f"audio {hours:.2f} h in {self.wall_s:.0f} s wall ({speed:.1f}x realtime)"
         )
 
@@ -98,17 +107,47 @@ def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig, resour
     write_result(data_dir, reanalyse_stored(call_row, rows("utterances"), m_row, config, resources))
 
 
-def write_result(data_dir: str | Path, result: CallResult) -> None:
+PER_CALL_DATASETS = ("calls", "utterances", "words", "metrics", *ANALYSIS_DATASETS)
+"""The datasets holding one file per call, keyed by its call_id."""
+
+
+def write_result(data_dir: str | Path, result: CallResult, *, replaces: dict | None = None) -> None:
     """Every dataset file of one call; the `calls` row last (it marks the call complete). A re-analysis result
-    carries no words or metrics: those files stay as they are."""
+    carries no words or metrics: those files stay as they are.
+
+    Args:
+        replaces: the stored `calls` row of another recording with this call_id that this call replaces
+            (`--replace`): its calls row goes first (it is no longer complete), then every per-call dataset file
+            of the id is replaced or removed, in every date partition.
+    """
     cid = result.calls["call_id"]
+    if replaces is not None:
+        log.warning("call_id %s: replacing the stored call (sha256 %s, %s) with %s (sha256 %s)", cid,
+                    replaces.get("audio_sha256"), replaces.get("path"), result.calls["path"],
+                    result.calls["audio_sha256"])
+        remove_key(data_dir, "calls", cid)
+    written = {"utterances"}
     write_rows(data_dir, "utterances", result.call_date, cid, result.utterances)
     if result.words or result.metrics:
         write_rows(data_dir, "words", result.call_date, cid, result.words)
         write_rows(data_dir, "metrics", result.call_date, cid, [result.metrics])
+        written |= {"words", "metrics"}
     for name, rows in result.analysis.items():
         write_rows(data_dir, name, result.call_date, cid, rows)
+        written.add(name)
+    if replaces is not None:
+        for name in PER_CALL_DATASETS:
+            if name != "calls" and name not in written:
+                remove_key(data_dir, name, cid)
     write_rows(data_dir, "calls", result.call_date, cid, [result.calls])
+    if replaces is not None:  # the refusal of this recording (E120) is resolved
+        remove_key(data_dir, "failures", failure_id(result.calls["audio_sha256"], "ingest", Errors.E120.code))
+
+
+def failure_id(sha_or_path: str, stage: str, code: str) -> str:
+    """The key of a failure row: one row per (file content or path, stage, code), so the same failure on a
+    rerun replaces its row."""
+    return hashlib.sha256(f"{sha_or_path}|{stage}|{code}".encode()).hexdigest()[:20]
 
 
 def record_failure(
@@ -124,23 +163,161 @@ def record_failure(
     known = isinstance(err, QAPipelineError)
     code = err.code if known else Errors.E999.code  # E999: not a coded failure, a bug
     stage = err.stage if known else "pipeline"
-    # one row per (file content or path, stage, code): the same failure on a rerun replaces its row
-    failure_id = hashlib.sha256(f"{sha or path}|{stage}|{code}".encode()).hexdigest()[:20]
+    fid = failure_id(sha or path, stage, code)
     message = str(err) if known else Errors.E999.format(kind=type(err).__name__, error=err)
     write_rows(
         data_dir,
         "failures",
         call_date,
-        failure_id,
-        [dict(failure_id=failure_id, path=path, call_id=call_id, audio_sha256=sha, stage=stage, error_code=code,
+        fid,
+        [dict(failure_id=fid, path=path, call_id=call_id, audio_sha256=sha, stage=stage, error_code=code,
               message=message, failed_at=dt.datetime.now(dt.timezone.utc), config_hash=config_hash)],
     )
 
 
+# ---- call identity: one call_id, one content ---------------------------------------------------------------
+
+
+def _data_fs(data_dir: str | Path):
+    """(fsspec filesystem, root path inside it) of a data folder, local or an object-store URI."""
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(str(data_dir))
+    if is_uri(str(data_dir)):
+        fs.invalidate_cache()  # another process may have written since this one last listed
+    return fs, root.rstrip("/")
+
+
+def stored_call(data_dir: str | Path, call_id: str) -> dict | None:
+    """The stored `calls` row (call_id, audio_sha256, path) of `call_id`, or None.
+
+    Reads that call's own file only (`calls/call_date=*/<file key>.parquet`): one small read per call, right
+    before its files are written, so it also sees the calls written earlier in the same run or by another
+    worker (a snapshot taken at the start of the run would not)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, root = _data_fs(data_dir)
+    for path in sorted(fs.glob(f"{root}/calls/{partition_of('calls')}=*/{file_key(call_id)}.parquet")):
+        try:
+            with fs.open(path, "rb") as f:
+                rows = pq.read_table(f, columns=["call_id", "audio_sha256", "path"]).to_pylist()
+        except FileNotFoundError:
+            continue  # replaced or removed meanwhile
+        except (pa.ArrowException, OSError, ValueError, KeyError) as e:
+            log.warning("%s cannot be read (%s): call_id %s taken as not stored", path, e, call_id)
+            continue
+        for row in rows:
+            if row["call_id"] == call_id:
+                return row
+    return None
+
+
+def bind_call_id(data_dir: str | Path, meta: CallMeta, *, replace: bool = False) -> dict | None:
+    """Check that meta.call_id is free or already bound to this content (meta.audio_sha256).
+
+    Returns the stored call this one replaces (another content, `replace` given), else None.
+
+    Raises:
+        IngestError: E120, the call_id is bound to other content and `replace` is not given.
+    """
+    stored = stored_call(data_dir, meta.call_id)
+    if stored is None or stored["audio_sha256"] == meta.audio_sha256:
+        return None
+    if not replace:
+        raise IngestError(Errors.E120, call_id=meta.call_id, stored_sha=stored["audio_sha256"],
+                          stored_path=stored["path"], sha=meta.audio_sha256)
+    return stored
+
+
+# ---- files that kill the worker: in-progress markers ---------------------------------------------------------
+
+INPROGRESS_DIR = "_inprogress"
+_PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one that had the same pid (a container)
+
+
+def _marker_alive(marker: dict) -> bool:
+    """True when the marker's writer is another process still running on this machine (another run working on
+    the same file: not a crash). A writer on another machine cannot be checked: its attempt counts."""
+    pid = marker.get("pid")
+    if marker.get("host") != socket.gethostname() or not isinstance(pid, int) or not 0 < pid < 2 ** 31:
+        return False
+    if pid == os.getpid():  # this process (another thread on the same content), or an earlier life of its pid
+        return marker.get("token") == _PROCESS_TOKEN
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def begin_attempt(data_dir: str | Path, sha: str, path: str, options: IngestOptions) -> str:
+    """Leave `<data>/_inprogress/<sha>.json` (attempts, pid, host, started_at, path) while a file is processed;
+    returns its location, for end_attempt. A marker found here is an attempt that never ended: the worker died
+    (segfault, out-of-memory kill, kill -9).
+
+    Raises:
+        IngestError: E127, the file's attempts reached ingest.max_attempts: it is set aside (the marker stays, so
+            every later run records the same failure without touching the file, until the marker is deleted).
+    """
+    fs, root = _data_fs(data_dir)
+    marker = f"{root}/{INPROGRESS_DIR}/{sha}.json"
+    shown = f"{str(data_dir).rstrip('/')}/{INPROGRESS_DIR}/{sha}.json"
+    try:
+        old = json.loads(fs.cat_file(marker))
+        old = old if isinstance(old, dict) else {}
+    except FileNotFoundError:
+        old = None
+    except (ValueError, OSError):
+        old = {}  # a torn marker: the attempt that wrote it counts
+    attempts = 0
+    if old is not None:
+        try:
+            attempts = max(1, int(old.get("attempts", 1)))
+        except (TypeError, ValueError):
+            attempts = 1
+    if attempts >= options.max_attempts and not _marker_alive(old or {}):
+        raise IngestError(Errors.E127, path=path, attempts=attempts, pid=(old or {}).get("pid"),
+                          host=(old or {}).get("host"), started_at=(old or {}).get("started_at"), marker=shown)
+    if not is_uri(str(data_dir)):
+        fs.makedirs(f"{root}/{INPROGRESS_DIR}", exist_ok=True)
+    fs.pipe_file(marker, json.dumps({  # a torn marker (a crash inside this write) still counts as an attempt
+        "attempts": attempts + 1, "pid": os.getpid(), "host": socket.gethostname(), "token": _PROCESS_TOKEN,
+        "path": path,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}).encode())
+    return marker
+
+
+def end_attempt(data_dir: str | Path, marker: str) -> None:
+    """The attempt ended (done, or its failure recorded): its marker goes."""
+    fs, _ = _data_fs(data_dir)
+    try:
+        fs.rm_file(marker)
+    except FileNotFoundError:
+        pass
+    except Exception as e:  # noqa: BLE001 - the call is written: a leftover marker only counts one attempt more
+        log.warning("could not remove the in-progress marker %s: %s", marker, e)
+
+
+def _look(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+# ---- one file ---------------------------------------------------------------------------------------------------
+
+
 def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfig, pool: ResourcePool, *,
                  force: bool = False, done: dict | None = None, source: str | None = None,
-                 reraise: Callable[[Exception], bool] | None = None) -> Outcome:
+                 reraise: Callable[[Exception], bool] | None = None, replace: bool = False,
+                 name_unique: bool | None = None) -> Outcome:
     """Process one file of `calls_dir` into `data_dir`; never raises for a bad call (it is recorded).
+
+    A file modified less than ingest.min_age_s ago, or whose size or modification time changes while it is read,
+    is left for the next run (outcome "waiting"). While a file is processed its in-progress marker stays in
+    `<data>/_inprogress/` (see begin_attempt).
 
     Args:
         pool: the caller's loaded resources (one pool per process; nothing is loaded per call).
@@ -148,51 +325,84 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
             the call's `path`.
         reraise: errors for which it returns True are raised, not recorded (the caller retries transient I/O
             and records the failure itself once retries are spent).
+        replace: a call_id stored with other content is replaced by this file (else: E120).
+        name_unique: whether the file's name is unique in `calls_dir` (for bare-name manifest rows; None: the
+            folder is listed when that matters).
     """
-    from qa_pipeline.pipeline.ingest import file_sha256
+    from qa_pipeline.pipeline import ingest
     from qa_pipeline.pipeline.transcripts import import_transcript
 
     p = Path(path)
-    meta = None
+    transcript = p.name.endswith(".transcript.json")
+    described: list[CallMeta] = []
+    sha = None
+    marker = None
     try:
-        if p.name.endswith(".transcript.json"):
-            index = done if done is not None else done_index(data_dir)
-            previous = index.get(file_sha256(p))
-            if plan("transcript", previous, config, force=force) == SKIP:
-                return Outcome(path, "skipped", previous[0], 0.0, "already imported")
-            result = import_transcript(p, config, pool.for_config(config), source=source)
-            write_result(data_dir, result)
-            return Outcome(path, "done", result.calls["call_id"], 0.0)
-        manifest = load_manifest(Path(calls_dir), config.ingest)
         try:
-            meta = describe(p, Path(calls_dir), manifest, config.ingest)
+            first = _look(p)
+            age = time.time() - first[1] / 1e9  # a time more than an hour ahead is a wrong clock, not a copy
+            if source is None and config.ingest.min_age_s > 0 and -3600.0 < age < config.ingest.min_age_s:
+                return Outcome(path, "waiting", None, 0.0, f"modified {max(age, 0.0):.0f} s ago (ingest.min_age_s = "
+                                                          f"{config.ingest.min_age_s:g}): left for the next run")
+            if transcript:
+                sha = ingest.file_sha256(p)
+            else:
+                manifest = ingest.load_manifest(Path(calls_dir), config.ingest)
+                described.append(ingest.describe(p, Path(calls_dir), manifest, config.ingest,
+                                                 name_unique=name_unique))
+                sha = described[0].audio_sha256
+            if _look(p) != first:
+                return Outcome(path, "waiting", None, 0.0, "its size or modification time changed while it was "
+                                                           "read (still being written?): left for the next run")
         except FileNotFoundError as e:
             raise IngestError(Errors.E104, path=p, when="before it could be read") from e
+        except QAPipelineError:
+            raise
+        except OSError as e:  # permission denied, EIO...: this file's failure, not the run's
+            if reraise is not None and reraise(e):
+                raise
+            raise IngestError(Errors.E126, path=p, error=e) from e
         index = done if done is not None else done_index(data_dir)
-        previous = index.get(meta.audio_sha256)
-        need = plan("audio", previous, config, force=force)
+        previous = index.get(sha)
+        need = plan("transcript" if transcript else "audio", previous, config, force=force)
         if need == SKIP:
-            return Outcome(path, "skipped", previous[0], 0.0, "already processed")
+            return Outcome(path, "skipped", previous[0], 0.0, "already imported" if transcript else "already processed")
+        marker = begin_attempt(data_dir, sha, source or path, config.ingest)
         if need == REANALYSE:
             reanalyse(data_dir, previous[0], config, pool.for_config(config))
             return Outcome(path, "reanalysed", previous[0], 0.0, "analysis changed: re-analysed stored transcript")
-        result = process_call(meta, config, pool.for_config(config), source=source)
-        write_result(data_dir, result)
-        return Outcome(path, "done", meta.call_id, result.calls["duration_s"])
+        replaces: list[dict | None] = []
+
+        def bind(meta: CallMeta) -> None:
+            described.append(meta)
+            replaces.append(bind_call_id(data_dir, meta, replace=replace))
+
+        if transcript:
+            result = import_transcript(p, config, pool.for_config(config), source=source, check=bind)
+            write_result(data_dir, result, replaces=replaces[0])
+            return Outcome(path, "done", result.calls["call_id"], 0.0)
+        bind(described[0])  # before any decoding: a refused recording costs nothing
+        result = process_call(described[0], config, pool.for_config(config), source=source)
+        write_result(data_dir, result, replaces=replaces[0])
+        return Outcome(path, "done", described[0].call_id, result.calls["duration_s"])
     except Exception as e:  # noqa: BLE001 - one bad call must never stop the batch; it is recorded
         if reraise is not None and reraise(e):
             raise
         if isinstance(e, FileNotFoundError):
             e = IngestError(Errors.E104, path=p, when="during processing")
         log.warning("%s failed: %s", path, e, exc_info=not isinstance(e, QAPipelineError))
+        meta = described[-1] if described else None
         record_failure(
             data_dir, source or path, e,
             call_id=meta.call_id if meta else None,
-            sha=meta.audio_sha256 if meta else None,
+            sha=meta.audio_sha256 if meta else sha,
             call_date=call_date_of(meta) if meta else "unknown",
             config_hash=config.hash(),
         )
         return Outcome(path, "failed", meta.call_id if meta else None, 0.0, str(e))
+    finally:
+        if marker is not None:  # done, or its failure recorded (or raised to be retried): not a crash
+            end_attempt(data_dir, marker)
 
 
 class _WorkerState:
@@ -218,18 +428,22 @@ def run_folder(
     progress: Callable[[Outcome], None] | None = None,
     force: bool = False,
     pool: ResourcePool | None = None,
+    replace: bool = False,
 ) -> RunSummary:
     """Process every call in `calls_dir`. With config.workers > 1, calls run in parallel worker processes (each
-    with its own ResourcePool); `pool`, if given, is used in this process (e.g. models already loaded)."""
+    with its own ResourcePool); `pool`, if given, is used in this process (e.g. models already loaded).
+    `replace`: a file whose call_id is stored with other content replaces that call (else it fails, E120)."""
     start = time.perf_counter()
     files = [str(f.path) for f in discover(calls_dir, config.ingest)]
+    names = Counter(Path(f).name for f in files)
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     summary = RunSummary()
     done = done_index(data_dir)
     if config.workers <= 1:
         pool = pool or ResourcePool()
         for f in files:
-            o = process_path(f, str(calls_dir), str(data_dir), config, pool, force=force, done=done)
+            o = process_path(f, str(calls_dir), str(data_dir), config, pool, force=force, done=done,
+                             replace=replace, name_unique=names[Path(f).name] == 1)
             summary.outcomes.append(o)
             if progress:
                 progress(o)
@@ -242,7 +456,8 @@ def run_folder(
         with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_worker_init, initargs=(threads,)) as executor:
             futures = [executor.submit(_process_in_worker, f, str(calls_dir), str(data_dir), cfg, force=force,
-                                       done=done) for f in files]
+                                       done=done, replace=replace, name_unique=names[Path(f).name] == 1)
+                       for f in files]
             for fut in as_completed(futures):
                 o = fut.result()
                 summary.outcomes.append(o)

@@ -7,12 +7,15 @@ Word times are spread evenly over each utterance (the import has none); their pr
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from pathlib import Path
+from typing import Callable
 
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import Errors, IngestError
-from qa_pipeline.pipeline.ingest import _validated, file_sha256
+from qa_pipeline.pipeline.ingest import _validated, read_text_file
 from qa_pipeline.speech.metrics import conversation_metrics
 from qa_pipeline.pipeline.process import analyse_call
 from qa_pipeline.pipeline.resources import Resources
@@ -35,33 +38,56 @@ FORMAT_HELP = (
 
 
 def import_transcript(path: Path, config: PipelineConfig, resources: Resources, *,
-                      source: str | None = None) -> CallResult:
+                      source: str | None = None, sha: str | None = None,
+                      check: Callable[[CallMeta], None] | None = None) -> CallResult:
     """Read one transcript JSON and produce the same rows as an audio call (mode `transcript`).
 
+    Everything is bounded before any work sized by it: the file (ingest.max_text_file_bytes), the number of
+    utterances (ingest.max_utterances), each text (ingest.max_utterance_chars) and each time (a finite number of
+    seconds in 0 .. audio.max_duration_s), so a bad file is a coded failure, never an allocation that kills the run.
+
+    Args:
+        sha: the file's SHA-256 if the caller has it already.
+        check: called with the call's metadata before the analysis (the runner refuses a call_id bound to other
+            content there).
+
     Raises:
-        IngestError: not JSON, or a field is missing or malformed (the message names it and shows the format).
+        IngestError: not JSON, or a field is missing, malformed or out of bounds (the message names it and shows
+            the format).
     """
+    options = config.ingest
+    maximum = config.audio.max_duration_s
+    raw = read_text_file(Path(path), options)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise IngestError(Errors.E110, path=path, error=e, format=FORMAT_HELP) from e
     if not isinstance(data, dict) or not isinstance(data.get("utterances"), list):
         raise IngestError(Errors.E111, path=path, format=FORMAT_HELP)
     if not data.get("call_id"):
         raise IngestError(Errors.E112, path=path, format=FORMAT_HELP)
-    fields = _validated(data, str(path))
+    if len(data["utterances"]) > options.max_utterances:
+        raise IngestError(Errors.E118, path=path, count=len(data["utterances"]), maximum=options.max_utterances)
+    fields = _validated(data, str(path), options)
     utterances: list[Utterance] = []
     words: list[Word] = []
     for i, u in enumerate(data["utterances"]):
         try:
             speaker = str(u["speaker"]).lower()
             start, end, text = float(u["start"]), float(u["end"]), str(u["text"]).strip()
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise IngestError(Errors.E113, path=path, index=i, error=e, format=FORMAT_HELP) from e
         if speaker not in (AGENT, CUSTOMER):
-            raise IngestError(Errors.E114, path=path, index=i, speaker=speaker)
+            raise IngestError(Errors.E114, path=path, index=i, speaker=speaker[:40])
+        for name, value in (("start", start), ("end", end)):
+            if not math.isfinite(value):
+                raise IngestError(Errors.E116, path=path, index=i, field=name, value=value)
+            if not 0.0 <= value <= maximum:
+                raise IngestError(Errors.E117, path=path, index=i, field=name, value=value, maximum=maximum)
         if end < start:
             raise IngestError(Errors.E115, path=path, index=i, end=end, start=start)
+        if len(text) > options.max_utterance_chars:
+            raise IngestError(Errors.E119, path=path, index=i, length=len(text), maximum=options.max_utterance_chars)
         tokens = text.split()
         step = (end - start) / max(1, len(tokens))
         for k, tok in enumerate(tokens):
@@ -70,10 +96,12 @@ def import_transcript(path: Path, config: PipelineConfig, resources: Resources, 
     utterances.sort(key=lambda u: u.start)
     utterances = [Utterance(i, u.speaker, u.role, u.start, u.end, u.text, u.mean_probability, u.n_words)
                   for i, u in enumerate(utterances)]
-    sha = file_sha256(Path(path))
-    meta = CallMeta(path=str(path), call_id=str(data["call_id"]), audio_sha256=sha, metadata_source="transcript",
+    sha = sha or hashlib.sha256(raw).hexdigest()
+    meta = CallMeta(path=str(path), call_id=fields["call_id"], audio_sha256=sha, metadata_source="transcript",
                     **{k: fields[k] for k in ("agent_id", "team", "campaign", "direction", "call_type",
                                               "started_at", "language")})
+    if check is not None:
+        check(meta)
     duration = max((u.end for u in utterances), default=0.0)
     talk: dict[str, list[tuple[float, float]]] = {}
     for u in utterances:

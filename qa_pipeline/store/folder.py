@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from qa_pipeline.errors import Errors, SchemaMismatchError
+from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VERSION, to_table
 
 
@@ -41,7 +42,7 @@ def write_rows(data_dir: str | Path, dataset: str, call_date: str, key: str, row
         return _write_rows_uri(str(data_dir), dataset, part, call_date, key, table)
     folder = Path(data_dir) / dataset / f"{part}={call_date}"
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{_safe(key)}.parquet"
+    final = folder / f"{file_key(key)}.parquet"
     # hidden (readers glob *.parquet) and named after its writer, so a later run can tell a dead writer's leftovers
     tmp = folder / f".{final.name}.{_writer()}.{uuid.uuid4().hex[:12]}.tmp"
     pq.write_table(table, tmp, compression="zstd")
@@ -56,10 +57,10 @@ def write_rows(data_dir: str | Path, dataset: str, call_date: str, key: str, row
 def remove_key(data_dir: str | Path, dataset: str, key: str) -> None:
     if is_uri(data_dir):
         fs, root = _fs(data_dir)
-        for p in fs.glob(f"{root}/{dataset}/{partition_of(dataset)}=*/{_safe(key)}.parquet"):
+        for p in fs.glob(f"{root}/{dataset}/{partition_of(dataset)}=*/{file_key(key)}.parquet"):
             fs.rm(p)
         return
-    for p in (Path(data_dir) / dataset).glob(f"{partition_of(dataset)}=*/{_safe(key)}.parquet"):
+    for p in (Path(data_dir) / dataset).glob(f"{partition_of(dataset)}=*/{file_key(key)}.parquet"):
         p.unlink(missing_ok=True)
 
 
@@ -142,7 +143,7 @@ def _fs(uri: str):
 
 def _write_rows_uri(uri: str, dataset: str, part: str, call_date: str, key: str, table: pa.Table) -> str:
     fs, base = _fs(uri)
-    name = f"{_safe(key)}.parquet"
+    name = f"{file_key(key)}.parquet"
     final = f"{base}/{dataset}/{part}={call_date}/{name}"
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
