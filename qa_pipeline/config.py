@@ -64,7 +64,6 @@ class IngestOptions:
             _at_least(f"ingest.{key}", getattr(self, key), 1)
 
 
-
 @dataclass(frozen=True, slots=True)
 class AudioOptions:
     sample_rate: int = 16000
