@@ -28,6 +28,7 @@ from webapp.db import Database
 from webapp.media import PeaksCache, resolve_roots
 from webapp.middleware import SecurityHeaders, SessionGate
 from webapp.models import CallIndex
+from webapp.queue import FilterOptions
 from webapp.scope import NotVisible
 from webapp.security import Passwords
 from webapp.sync import Syncer
@@ -45,6 +46,7 @@ class AppState:
     peaks: PeaksCache
     pages: Pages
     passwords: Passwords
+    options: FilterOptions
     calls_roots: tuple[Path, ...] = ()
     audio_note: str | None = None  # why audio is off, when it is
     stop: threading.Event = field(default_factory=threading.Event)
@@ -89,7 +91,9 @@ def _sync_loop(state: AppState) -> None:
 def create_app(settings: AppSettings, *, passwords: Passwords | None = None) -> FastAPI:
     db = Database(settings.database_url)
     datasets = Datasets(settings.data_dir)
-    state = AppState(settings=settings, db=db, datasets=datasets, syncer=Syncer(db, settings.data_dir),
+    options = FilterOptions()
+    state = AppState(settings=settings, db=db, datasets=datasets,
+                     syncer=Syncer(db, settings.data_dir, on_synced=options.clear), options=options,
                      peaks=PeaksCache(datasets.folder, settings), pages=Pages(),
                      passwords=passwords or Passwords(time_cost=settings.argon2_time_cost,
                                                       memory_kib=settings.argon2_memory_kib))

@@ -404,10 +404,6 @@ class ReviewQueueItem(Base):
     __table_args__ = (
         CheckConstraint(_in("target_type", TARGET_TYPES), name="target_type"),
         UniqueConstraint("call_id", "target_type", "target_id"),
-        Index("ix_review_queue_items_order", "severity_rank", "fragility"),
-        Index("ix_review_queue_items_state_order", "review_state", "severity_rank", "fragility"),
-        Index("ix_review_queue_items_team_order", "team", "severity_rank", "fragility"),
-        Index("ix_review_queue_items_agent_order", "agent_id", "severity_rank", "fragility"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -434,6 +430,14 @@ class ReviewQueueItem(Base):
     asr_min_prob: Mapped[float | None] = mapped_column(Float)
     role_confidence: Mapped[float | None] = mapped_column(Float)
     review_state: Mapped[str] = mapped_column(String(20), default="unreviewed")
+
+
+# the queue's order (severity, most fragile first, then id) read straight from an index, alone or after the most
+# used filters: no sort of the whole queue for a page
+for _prefix, _cols in (("order", ()), ("state_order", ("review_state",)), ("team_order", ("team",)),
+                       ("agent_order", ("agent_id",)), ("week_order", ("iso_week",))):
+    Index(f"ix_review_queue_items_{_prefix}", *(getattr(ReviewQueueItem, c) for c in _cols),
+          ReviewQueueItem.severity_rank, ReviewQueueItem.fragility.desc(), ReviewQueueItem.id)
 
 
 class SyncState(Base):

@@ -1,13 +1,15 @@
 """The review queue: filters, ordering and server-side paging over `review_queue_items` (built by `webapp.sync`),
 always inside the user's scope (`webapp.scope`).
 
-Order: severity (high first), then fragility (most fragile automatic answer first), then the call's start and
-the target, so a page is stable. Paging is LIMIT/OFFSET on indexed columns; the page count comes from one COUNT
-over the same filters."""
+Order: severity (high first), then fragility (most fragile automatic answer first), then the row id, so a page is
+stable; read from an index (alone or after the team, agent, week or state filter), never sorted whole. Paging is
+LIMIT/OFFSET; the page count comes from one COUNT over the same filters. The filters' choices are cached per
+scope until the next sync (`FilterOptions`)."""
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Mapping, Sequence
 
@@ -15,7 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import REVIEW_STATES, SEVERITIES, CallIndex, ReviewQueueItem, User
-from webapp.scope import scoped
+from webapp.scope import Scope, scope_of, scoped
 
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
 MAX_FILTER_LEN = 200
@@ -100,8 +102,7 @@ def queue_page(s: Session, user: User, f: QueueFilters) -> QueuePage:
     pages = max(1, -(-total // f.per_page))
     page = min(f.page, pages)
     stmt = (_filtered(select(q), user, f)
-            .order_by(q.severity_rank, q.fragility.desc(), q.started_at.desc(), q.call_id, q.target_type,
-                      q.target_id)
+            .order_by(q.severity_rank, q.fragility.desc(), q.id)
             .limit(f.per_page).offset((page - 1) * f.per_page))
     return QueuePage(items=list(s.scalars(stmt)), total=total, page=page, per_page=f.per_page)
 
@@ -118,6 +119,32 @@ def filter_options(s: Session, user: User) -> dict[str, list[str]]:
             "week": list(reversed(distinct(CallIndex.iso_week, CallIndex))), "flag_type": distinct(q.flag_type),
             "criterion": distinct(q.criterion), "language": distinct(CallIndex.language, CallIndex),
             "severity": list(SEVERITIES), "state": list(REVIEW_STATES), "kind": ["flag", "item"]}
+
+
+class FilterOptions:
+    """`filter_options` per scope, kept until the next sync changes the index (`clear`, called by the syncer)."""
+
+    def __init__(self, *, max_entries: int = 512):
+        self._cache: dict[Scope, dict[str, list[str]]] = {}
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, s: Session, user: User) -> dict[str, list[str]]:
+        key = scope_of(user)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        options = filter_options(s, user)
+        with self._lock:
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            self._cache[key] = options
+        return options
+
+    def clear(self, *_args) -> None:
+        with self._lock:
+            self._cache.clear()
 
 
 def refresh_review_state(s: Session, call_ids: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from webapp.queue import QueueFilters, filter_options, queue_page
+from webapp.queue import QueueFilters, queue_page
 from webapp.routes.common import app_state, current_user
 
 router = APIRouter()
@@ -17,7 +17,7 @@ def queue_view(request: Request):
     filters = QueueFilters.from_params(request.query_params, page_sizes=st.settings.page_sizes)
     with st.db.read() as s:
         page = queue_page(s, user, filters)
-        options = None if request.headers.get("hx-request") else filter_options(s, user)
+        options = None if request.headers.get("hx-request") else st.options.get(s, user)
     name = "queue_rows.html" if options is None else "queue.html"
     return st.pages.render(request, name, page=page, filters=filters, options=options,
                            page_sizes=st.settings.page_sizes)

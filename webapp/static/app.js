@@ -68,5 +68,6 @@
     }
   }
 
-  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', initCall); } else { initCall(); }
+  // deferred scripts run before DOMContentLoaded: wait for it, so the page's own scripts (wavesurfer.js) are loaded
+  if (document.readyState === 'complete') { initCall(); } else { document.addEventListener('DOMContentLoaded', initCall); }
 }());

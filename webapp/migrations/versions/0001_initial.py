@@ -109,17 +109,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_review_queue_items')),
     sa.UniqueConstraint('call_id', 'target_type', 'target_id', name=op.f('uq_review_queue_items_call_id_target_type_target_id'))
     )
-    op.create_index('ix_review_queue_items_agent_order', 'review_queue_items', ['agent_id', 'severity_rank', 'fragility'], unique=False)
+    op.create_index('ix_review_queue_items_agent_order', 'review_queue_items', ['agent_id', 'severity_rank', sa.text('fragility DESC'), 'id'], unique=False)
     op.create_index('ix_review_queue_items_call_date', 'review_queue_items', ['call_date'], unique=False)
     op.create_index('ix_review_queue_items_call_id', 'review_queue_items', ['call_id'], unique=False)
     op.create_index('ix_review_queue_items_criterion', 'review_queue_items', ['criterion'], unique=False)
     op.create_index('ix_review_queue_items_flag_type', 'review_queue_items', ['flag_type'], unique=False)
     op.create_index('ix_review_queue_items_iso_week', 'review_queue_items', ['iso_week'], unique=False)
     op.create_index('ix_review_queue_items_language', 'review_queue_items', ['language'], unique=False)
-    op.create_index('ix_review_queue_items_order', 'review_queue_items', ['severity_rank', 'fragility'], unique=False)
+    op.create_index('ix_review_queue_items_order', 'review_queue_items', ['severity_rank', sa.text('fragility DESC'), 'id'], unique=False)
     op.create_index('ix_review_queue_items_severity', 'review_queue_items', ['severity'], unique=False)
-    op.create_index('ix_review_queue_items_state_order', 'review_queue_items', ['review_state', 'severity_rank', 'fragility'], unique=False)
-    op.create_index('ix_review_queue_items_team_order', 'review_queue_items', ['team', 'severity_rank', 'fragility'], unique=False)
+    op.create_index('ix_review_queue_items_state_order', 'review_queue_items', ['review_state', 'severity_rank', sa.text('fragility DESC'), 'id'], unique=False)
+    op.create_index('ix_review_queue_items_team_order', 'review_queue_items', ['team', 'severity_rank', sa.text('fragility DESC'), 'id'], unique=False)
+    op.create_index('ix_review_queue_items_week_order', 'review_queue_items', ['iso_week', 'severity_rank', sa.text('fragility DESC'), 'id'], unique=False)
 
     op.create_table('sync_state',
     sa.Column('call_date', sa.String(length=64), nullable=False),
@@ -427,6 +428,7 @@ def downgrade() -> None:
 
     op.drop_table('users')
     op.drop_table('sync_state')
+    op.drop_index('ix_review_queue_items_week_order', table_name='review_queue_items')
     op.drop_index('ix_review_queue_items_team_order', table_name='review_queue_items')
     op.drop_index('ix_review_queue_items_state_order', table_name='review_queue_items')
     op.drop_index('ix_review_queue_items_severity', table_name='review_queue_items')
