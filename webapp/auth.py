@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from webapp import audit
 from webapp.config import AppSettings
-from webapp.models import Session as UserSession, User, utcnow
+from webapp.models import User, UserSession, utcnow
 from webapp.security import LoginThrottle, Passwords, new_token, token_hash
 from webapp.users import get_user, normalise_username
 

@@ -120,7 +120,7 @@ class UserTeam(Base):
     user: Mapped[User] = relationship(back_populates="teams")
 
 
-class Session(Base):
+class UserSession(Base):
     """A server-side sign-in session. `id` is the SHA-256 (hex) of the random 256-bit token in the cookie: the
     database never holds a usable token. A new one is made at every login (see `webapp.auth`)."""
     __tablename__ = "sessions"

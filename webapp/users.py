@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import audit
-from webapp.models import ROLES, Session as UserSession, User, UserTeam, utcnow
+from webapp.models import ROLES, User, UserSession, UserTeam, utcnow
 from webapp.security import Passwords, check_password_policy
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

@@ -15,9 +15,6 @@ import pytest
 
 from tests.conftest import write_wav
 
-pytest.importorskip("fastapi")
-pytest.importorskip("argon2")
-
 CALL_DATE = "2026-11-24"
 STARTED = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.timezone.utc)
 XSS = "<script>alert(1)</script>"

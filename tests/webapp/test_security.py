@@ -268,7 +268,7 @@ def test_login_form_needs_its_token(client):
 
 
 def test_session_id_changes_at_login(client, app):
-    from webapp.models import Session as UserSession
+    from webapp.models import UserSession
     from webapp.security import SESSION_COOKIE, token_hash
 
     client.cookies.set(SESSION_COOKIE, "planted-by-an-attacker", domain="testserver.local")
