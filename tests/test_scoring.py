@@ -7,7 +7,7 @@ import pytest
 from qa_pipeline.config import load_config
 from qa_pipeline.errors import QAPipelineError
 from qa_pipeline.pipeline.runner import run_folder
-from qa_pipeline.scoring.score.score import RubricError, cohen_kappa, import_division_complaints, import_reviews, load_rubric, rescore
+from qa_pipeline.scoring.score import RubricError, cohen_kappa, import_division_complaints, import_reviews, load_rubric, rescore
 from qa_pipeline.store.folder import read_dataset
 
 from .test_analysis import COMPLIANT_ORDER, RUDE_COMPLAINT
@@ -131,6 +131,39 @@ def test_rubric_validation(tmp_path):
     p.write_text("version: x\ncriteria:\n  happiness:\n    weight: 1\n")
     with pytest.raises(RubricError, match="unknown criteria"):
         load_rubric(p)
+
+
+def test_thresholds_live_in_the_rubric_and_are_type_checked(tmp_path):
+    th = load_rubric().thresholds  # the defaults file states today's values
+    assert (th.max_interruptions, th.talk_ratio_min, th.talk_ratio_max) == (1, 0.3, 0.7)
+    assert (th.wpm_min, th.wpm_max, th.min_word_probability) == (110, 190, 0.7)
+    assert (th.negative_customer_at, th.calm_agent_min) == (-0.25, 0.0)
+    assert th.severity_weights == {"critical": 3.0, "major": 2.0, "minor": 1.0, "info": 0.5}
+    p = tmp_path / "r.yaml"
+    p.write_text("version: x\ncriteria:\n  quality:\n    weight: 1\n    items:\n"
+                 "      clarity: {max_points: 1, wpm_min: fast}\n")
+    with pytest.raises(RubricError) as e:
+        load_rubric(p)
+    assert "criteria.quality.items.clarity.wpm_min must be a number" in str(e.value) and str(p) in str(e.value)
+    with pytest.raises(RubricError, match=r"listening.max_interruptions must be a integer.*'two' \(str\)"):
+        load_rubric(overrides={"quality.items.listening.max_interruptions": "two"})
+    with pytest.raises(RubricError, match="severity_weights must be a mapping"):
+        load_rubric(overrides={"quality.items.script_compliance.severity_weights": [3, 2]})
+    with pytest.raises(RubricError, match=r"unknown option\(s\) \['wpm'\]"):
+        load_rubric(overrides={"quality.items.clarity.wpm": 5})
+
+
+def test_a_threshold_change_rescores(scored):
+    _, data = scored
+
+    def clarity():
+        return {r["call_id"]: r["points"] for r in read_dataset(data, "call_scores").to_pylist()
+                if r["item"] == "clarity"}
+
+    before = clarity()  # the transcripts' agents speak at 98-216 wpm, outside 110-190
+    rescore(data, overrides={"quality.items.clarity.wpm_min": 50, "quality.items.clarity.wpm_max": 300})
+    after = clarity()
+    assert before.keys() == after.keys() and all(after[c] == before[c] + 0.5 for c in after)
 
 
 def test_cohen_kappa():
