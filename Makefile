@@ -29,6 +29,7 @@ bench: $(STAMP)
 	# every benchmark runs its baseline side by side in the same command; figures land in bench/results
 	$(VENV)/bin/qa-pipeline demo --data $(DATA)  # the analysis bench reads a demo run (done calls are skipped)
 	$(PY) bench/analysis_bench.py --data $(DATA) --out bench/results
+	$(PY) bench/roles_bench.py --data $(DATA) --out bench/results  # role accuracy on real dialogues; flag rates
 	$(PY) bench/rescore_bench.py --calls 100000 --out bench/results
 	$(PY) bench/flows_bench.py --out bench/results
 	$(PY) bench/run_bench.py --out bench/results --rounds 1  # ASR, channels, long call, diarization; updates README

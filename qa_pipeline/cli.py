@@ -74,6 +74,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         summary = run_folder(calls_dir, data_dir, config, progress=progress, force=force, replace=replace)
         bar.close()
         print(summary.text())
+        _print_run_hints(data_dir, [o.call_id for o in summary.outcomes if o.status == "done" and o.call_id])
         failed = summary.count("failed")
         if summary.count("done") or summary.count("reanalysed") or not (Path(data_dir) / "call_scores").exists():
             from qa_pipeline.scoring.score import rescore as _rescore
@@ -91,6 +92,8 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
                                    progress=progress, replace=replace)
         bar.close()
         print(_flow_summary_text(result))
+        _print_run_hints(data_dir, [o["call_id"] for o in result.get("outcomes", ())
+                                    if o.get("status") == "done" and o.get("call_id")])
         failed = result["counts"]["failed"]
         scored = result["scores"]
     if scored:
@@ -121,6 +124,40 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
         log.warning("Prefect API unavailable (%s): running the calls without the flow", e)
         return "none"
     return task_runner or "thread"
+
+
+def run_hints(data_dir, call_ids: list[str]) -> list[str]:
+    """Advice after a run, from the calls it processed: the configuration that would make QA's results surer."""
+    from qa_pipeline.errors import W_LOW_ROLE_CONFIDENCE
+    from qa_pipeline.store.folder import read_dataset
+
+    ids = set(call_ids)
+    if not ids:
+        return []
+    hints = []
+    calls = [r for r in read_dataset(data_dir, "calls", ["call_id", "flags"]).to_pylist() if r["call_id"] in ids]
+    unsure = sum(any(f.startswith(W_LOW_ROLE_CONFIDENCE[:4]) for f in (r["flags"] or ())) for r in calls)
+    if calls and unsure > len(calls) / 2:
+        hints.append(f"roles were uncertain on {unsure} of {len(calls)} calls: if your recorder puts the agent on a "
+                     "fixed channel, set audio.agent_channel: left|right")
+    rows = read_dataset(data_dir, "compliance", ["call_id", "rule_id", "result", "match_method"]).to_pylist()
+    fallback = {r["call_id"] for r in rows if r["call_id"] in ids and r["rule_id"] == "opening.company_name"
+                and r["result"] == "passed" and r["match_method"] == "organisation"}
+    if fallback:
+        hints.append(f"opening.company_name passed on {len(fallback)} calls only because an organisation was named: "
+                     "list your company names in the config (analysis.companies: [Your Company], or per campaign "
+                     "{campaign: [names]}) so that the name itself is checked")
+    return hints
+
+
+def _print_run_hints(data_dir, call_ids: list[str]) -> None:
+    try:
+        hints = run_hints(data_dir, call_ids)
+    except QAPipelineError as e:  # advice only: never fail a finished run over it
+        log.warning("run hints unavailable: %s", e)
+        return
+    for line in hints:
+        print(line)
 
 
 def _flow_summary_text(result: dict) -> str:

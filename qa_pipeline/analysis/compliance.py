@@ -9,6 +9,7 @@ by ASR still counts, with a lower confidence."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +30,11 @@ FUZZY_THRESHOLD = 90.0
 # Company names are compared on their letters alone: ASR splits or glues an unknown name ("BrightwayVenergy",
 # "right -wave energy", "Skyline Broadbent"). 85 keeps those and rejects ordinary phrases ("the right energy": 69).
 COMPANY_LETTERS_THRESHOLD = 85.0
+# With no company names configured, an agent who introduces an organisation ("this is X bank", "thank you for
+# calling X", "welcome to X", "X, my name is"; "grazie per aver chiamato X", "sono Anna di X") satisfies a
+# `company_names` rule with this lower confidence (method "organisation"): the name is not checked, only said.
+ORGANISATION_CONFIDENCE = 0.7
+ORGANISATION_NER_CONFIDENCE = 0.6  # an ORG entity (spaCy, cased English text) without an introduction cue
 
 
 class ScriptError(ConfigError):
@@ -290,6 +296,18 @@ class ScriptMatcher:
         # only patterns on lemmas or tags need the full pipeline; plain tokens are many times faster
         tagged = {"LEMMA", "POS", "TAG", "MORPH", "DEP", "ENT_TYPE"}
         self.needs_tags = any(tagged & set(tok) for r in script.rules for p in r.patterns for tok in p)
+        self._ner = None  # see organisation_ner
+        self._ner_lock = threading.Lock()
+
+    def organisation_ner(self):
+        """An English entity recogniser for the company-name fallback (loaded on first use, only when a script
+        with no company names meets an English call; None for other languages or without the model)."""
+        if self.script.language != "en" or getattr(self.nlp, "lang", "en") != "en":
+            return None
+        with self._ner_lock:
+            if self._ner is None:
+                self._ner = _load_ner() or False
+            return self._ner or None
 
     def docs(self, texts: Sequence[str]) -> list:
         return list(self.nlp.pipe(texts) if self.needs_tags else self.nlp.tokenizer.pipe(texts))
@@ -425,6 +443,8 @@ def check_compliance(
             return True
 
         per_set = {s: [m for m in found.get(s, []) if in_window(m)] for s in matcher.rule_sets(rule)}
+        if rule.company_names and not matcher.script.companies:
+            per_set = _organisation_fallback(rule, per_set, matcher, utterances, in_window)
         window = _window_text(rule)
         if rule.require == "none":
             bad = sorted((m for ms in per_set.values() for m in ms), key=lambda m: m.start_s)
@@ -454,8 +474,10 @@ def check_compliance(
             evidence = (hits[0],)
         first_match[rule.id] = min(evidence, key=lambda m: m.start_s)
         confidence = min(m.confidence for m in evidence)
+        note = ORGANISATION_NOTE if all(m.method == "organisation" for m in evidence) else ""
         results[rule.id] = ComplianceResult(rule.id, rule.phase, "passed", rule.severity,
-                                            "said " + "; ".join(repr(m.text) for m in evidence), evidence, confidence)
+                                            "said " + "; ".join(repr(m.text) for m in evidence) + note, evidence,
+                                            confidence)
     # order constraints: this rule's first match must come before the other rule's
     for rule in script.rules:
         r = results[rule.id]
@@ -468,6 +490,167 @@ def check_compliance(
                     f"said at {mine.start_s:.1f} s, after {rule.before} at {other.start_s:.1f} s",
                     (mine, other), r.confidence)
     return [results[r.id] for r in script.rules]
+
+
+ORGANISATION_NOTE = " (an organisation named; no company names configured: set analysis.companies to check them)"
+_ORG_NOUNS = frozenset("""
+bank banking banca energy energia power electric electricity gas luce water utilities insurance assurance
+assicurazioni telecom telecoms telecomunicazioni communications mobile wireless broadband fibra internet cable
+airlines airline airways travel holidays hotels motors group gruppo company compagnia co inc ltd limited plc llc
+spa srl corporation corp services service servizio servizi solutions financial finance credit union savings loans
+mortgages mortgage health healthcare pharmacy clinic hospital university council department agency store stores
+shop retail support helpdesk assistenza care national international trust capital investments securities logistics
+express post poste courier rail railways transport software technologies tech systems network networks media tv
+""".split())
+# words that end a candidate name: what follows an introduction that is not part of it
+_ORG_STOP = frozenset("""
+my i i'm we we're you your how what can may could this that today again us our me and so please to for with in
+on at about here now just have has had a an is are was it it's be will would hello hi good morning afternoon
+evening speaking calling name oggi mi sono come posso il la le lo per con sua suo buongiorno buonasera salve
+grazie e
+""".split())
+_ORG_LEADING = frozenset("the il la lo l' i gli".split())  # a determiner may open a name ("the Harper Valley Bank")
+# (cue, strong): after a strong cue any name counts; after a weak one it needs an organisation noun or an ORG entity
+_ORG_AFTER = tuple((re.compile(p, re.IGNORECASE), strong) for p, strong in (
+    (r"\bthanks? (?:you )?for (?:calling|contacting|choosing|ringing)\s+", True),
+    (r"\bwelcome to\s+", True),
+    (r"\byou(?:'ve| have) reached\s+", True),
+    (r"\b(?:calling|ringing) (?:you )?(?:from|on behalf of)\s+", True),
+    (r"\b(?:here at|on behalf of)\s+", True),
+    (r"\b(?:this is|it's|it is)\s+", False),
+    (r"\b(?:from|at|with)\s+", False),  # "this is Mark from X": X needs an organisation noun or entity
+    (r"\bgrazie (?:per aver|di aver|per averci) (?:chiamato|contattato|scelto)\s+", True),
+    (r"\bbenvenut[oaie] (?:in|a|da|nel|nella|al|alla|presso)\s+", True),
+    (r"\b(?:la chiamo|la contatto|chiamo) (?:da|per conto di)\s+", True),
+    (r"\bper conto di\s+", True),
+    (r"\bsono [a-zà-ù]+ (?:di|da|della|del|dell')\s*", False),
+    (r"\b(?:qui|questa è|questo è|è)\s+", False),
+))
+# "X, my name is" / "X buongiorno" / "X, sono Anna": the words before the cue, after a greeting
+_ORG_BEFORE = re.compile(r"[,.]?\s*\b(?:my name is|buongiorno|buonasera|sono [a-zà-ù]+\b)", re.IGNORECASE)
+_ORG_GREETING = re.compile(r"^\W*(?:(?:hello|hi|hey|good (?:morning|afternoon|evening)|buongiorno|buonasera|salve|"
+                           r"pronto|thanks? (?:you )?for (?:calling|holding)|and|yes|sì|si|this is|it's)\W+)*",
+                           re.IGNORECASE)
+
+
+def _name_after(text: str, pos: int) -> tuple[int, int] | None:
+    """The span of a name starting at `pos`: up to 5 words, ended by punctuation or a stop word."""
+    words = list(re.finditer(r"[\w'&.-]+|[,;:!?]", text[pos:]))
+    span: list[re.Match] = []
+    for i, w in enumerate(words[:6]):
+        token = w.group(0).lower().strip(".")
+        if not token or token in ",;:!?" or (token in _ORG_STOP and not (i == 0 and token in _ORG_LEADING)):
+            break
+        if i == 0 and token in _ORG_LEADING:
+            continue
+        span.append(w)
+        if len(span) == 5:
+            break
+    if not span:
+        return None
+    end = pos + span[-1].end()
+    while text[end - 1] == ".":
+        end -= 1
+    return pos + span[0].start(), end
+
+
+def _name_before(text: str, end: int) -> tuple[int, int] | None:
+    """The span of a name just before `end` (the cue), after the utterance's greeting words."""
+    head = text[:end]
+    start = _ORG_GREETING.match(head).end()
+    # only the clause just before the cue
+    start = max(start, max((head.rstrip(" ,.").rfind(c) + 1 for c in ",.?!;"), default=0))
+    words = [w for w in re.finditer(r"[\w'&.-]+", head[start:])]
+    if not words or len(words) > 5 or any(w.group(0).lower() in _ORG_STOP for w in words):
+        return None
+    return start + words[0].start(), start + words[-1].end()
+
+
+def _has_org_noun(name: str) -> bool:
+    return any(w.strip(".").lower() in _ORG_NOUNS for w in re.findall(r"[\w'&.-]+", name))
+
+
+def organisation_mentions(text: str, ner=None) -> list[tuple[int, int, float]]:
+    """Where `text` introduces an organisation: (start, end, confidence) of each name, best first.
+
+    Args:
+        ner: a spaCy pipeline with an entity recogniser (English), used on cased text to tell an organisation
+            ("this is Brightwave") from a person ("this is Laura"); None: organisation nouns only.
+    """
+    found: list[tuple[int, int, float]] = []
+    ents = None
+
+    def entity(a: int, b: int) -> str | None:
+        nonlocal ents
+        if ner is None or text == text.lower():
+            return None
+        if ents is None:
+            ents = [(e.start_char, e.end_char, e.label_) for e in ner(text).ents]
+        labels = [lab for s, e, lab in ents if s < b and e > a]
+        if "PERSON" in labels and not {"ORG", "FAC", "PRODUCT"} & set(labels):
+            return "PERSON"
+        return next((lab for lab in labels if lab in ("ORG", "FAC", "PRODUCT", "GPE")), None)
+
+    for rx, strong in _ORG_AFTER:
+        for m in rx.finditer(text):
+            span = _name_after(text, m.end())
+            if span is None:
+                continue
+            name = text[span[0]:span[1]]
+            kind = entity(*span)
+            if kind == "PERSON" and not strong and not _has_org_noun(name):
+                continue
+            if strong or _has_org_noun(name) or kind in ("ORG", "FAC", "PRODUCT"):
+                found.append((span[0], span[1], ORGANISATION_CONFIDENCE))
+    for m in _ORG_BEFORE.finditer(text):
+        span = _name_before(text, m.start())
+        if span is None:
+            continue
+        name = text[span[0]:span[1]]
+        kind = entity(*span)
+        if _has_org_noun(name) or kind in ("ORG", "FAC", "PRODUCT"):
+            found.append((span[0], span[1], ORGANISATION_CONFIDENCE))
+    if ner is not None and text != text.lower():
+        entity(0, 0)
+        for s, e, label in ents or ():
+            if label == "ORG":
+                found.append((s, e, ORGANISATION_NER_CONFIDENCE))
+    return sorted(set(found), key=lambda f: (-f[2], f[0]))
+
+
+def _organisation_fallback(rule: Rule, per_set: dict[str, list[Match]], matcher: "ScriptMatcher",
+                           utterances: Sequence[Utterance], in_window) -> dict[str, list[Match]]:
+    """No company names configured: the rule's own phrase and pattern hits, and any organisation the agent
+    introduces in the window, count as naming the company with a lower confidence (method "organisation")."""
+    out = {name: [_as_organisation(m) for m in ms] for name, ms in per_set.items()}
+    ner = matcher.organisation_ner()
+    hits: list[Match] = []
+    for u in utterances:
+        if u.role != rule.speaker:
+            continue
+        probe = Match(u.index, u.start, u.end, "", 1.0, "organisation", "")
+        if not in_window(probe):
+            continue
+        for s, e, confidence in organisation_mentions(u.text, ner)[:1]:
+            hits.append(_match(u, s, e, confidence, "organisation", f"{rule.id}#organisation", u.text))
+    out[f"{rule.id}#organisation"] = [m for m in hits if in_window(m)]
+    return out
+
+
+def _load_ner():
+    """The packaged English model's entity recogniser alone (tok2vec + ner: about 0.5 s to load), or None."""
+    from qa_pipeline.analysis.nlp import _EN_PACKAGE, import_spacy
+
+    spacy = import_spacy()
+    try:
+        return spacy.load(_EN_PACKAGE, exclude=["tagger", "parser", "senter", "attribute_ruler", "lemmatizer"])
+    except (OSError, ImportError, ValueError):
+        return None
+
+
+def _as_organisation(m: Match) -> Match:
+    return Match(m.utterance_index, m.start_s, m.end_s, m.text, min(m.confidence, ORGANISATION_CONFIDENCE),
+                 "organisation", m.phrase_set)
 
 
 def _window_text(rule: Rule) -> str:

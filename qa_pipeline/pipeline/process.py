@@ -51,13 +51,38 @@ def diarization_options(config: PipelineConfig):
     return section if isinstance(section, DiarizationOptions) else DiarizationOptions(**section)
 
 
-def _assign_stereo_roles(meta: CallMeta, config: PipelineConfig, words, direction) -> RoleDecision:
+def script_role_phrases(script) -> tuple[str, ...]:
+    """What an agent of this script says: the phrases of its opening and closing rules and its company names
+    (with the configured ones: AnalysisResources.scripts adds them), for the role model's `script` feature
+    (speech/ never reads scripts itself)."""
+    phrases: list[str] = []
+    for rule in script.rules:
+        if rule.phase in ("opening", "closing") and rule.speaker == AGENT and rule.require != "none":
+            for name in rule.phrase_sets:
+                phrases.extend(script.phrases.get(name, (name,)))
+    return tuple(dict.fromkeys(phrases + [c.lower() for c in script.companies]))
+
+
+def _role_phrases(meta: CallMeta, config: PipelineConfig, resources: Resources, language: str | None
+                  ) -> tuple[str, ...]:
+    """The script phrases of this call (its campaign's script in its language) for decide_roles."""
+    from qa_pipeline.analysis.compliance import select_script
+
+    language = language if language in ("en", "it") else "en"
+    script = select_script(resources.analysis.scripts(meta.campaign), language=language, campaign=meta.campaign,
+                           call_type=meta.call_type)
+    return script_role_phrases(script)
+
+
+def _assign_stereo_roles(meta: CallMeta, config: PipelineConfig, words, direction,
+                         script_phrases: tuple[str, ...] = ()) -> RoleDecision:
+    """audio.agent_channel first (manifest or sidecar, then config); else the role model on the words."""
     side = meta.agent_channel if meta.agent_channel in ("left", "right") else None
     if side:
         return roles_from_channel(side, {0: "ch0", 1: "ch1"}, "metadata")
     if config.audio.agent_channel in ("left", "right"):
         return roles_from_channel(config.audio.agent_channel, {0: "ch0", 1: "ch1"}, "config")
-    return decide_roles(words, ["ch0", "ch1"], direction=direction)
+    return decide_roles(words, ["ch0", "ch1"], direction=direction, script_phrases=script_phrases)
 
 
 def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *, source: str | None = None,
@@ -108,7 +133,8 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
     t0 = time.perf_counter()
     if stereo:
         speakers = ["ch0", "ch1"]
-        decision = _assign_stereo_roles(meta, config, words, meta.direction)
+        decision = _assign_stereo_roles(meta, config, words, meta.direction, _role_phrases(
+            meta, config, resources, meta.language or transcript.info.language))
     else:
         speakers = [UNKNOWN]
         decision = RoleDecision({UNKNOWN: UNKNOWN}, "none", 0.0, "mono call, no diarization")
@@ -125,7 +151,8 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
             if result.turns:
                 words = assign_speakers(words, result.turns)
                 speakers = [s for s in result.speakers if any(w.speaker == s for w in words)] or list(result.speakers)
-                decision = decide_roles(words, speakers, direction=meta.direction)
+                decision = decide_roles(words, speakers, direction=meta.direction, script_phrases=_role_phrases(
+                    meta, config, resources, meta.language or transcript.info.language))
     if roles_uncertain(decision, len(speakers), config.roles):
         flags.append(W_LOW_ROLE_CONFIDENCE)
     roles = decision.roles
