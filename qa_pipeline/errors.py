@@ -240,8 +240,8 @@ class Errors:
     # --- storage (stage storage)
     E700 = ("{root} was written with schema version {found}, this qa-pipeline writes {current}",
             "run `qa-pipeline migrate --data DIR`, or process into a new data folder")
-    E701 = ("migrate works on a local data folder, not {data_dir}",
-            "copy it locally, migrate, and copy it back")
+    E703 = ("{relpath} {problem}: moved to {dest}, reads go on without it",
+            "put it back once repaired (or migrated), or delete it")
     E702 = ("{path}: no migration from schema version {found} to {current} (known: {known})",
             "this data folder was written by another qa-pipeline version: process the calls again into a new data "
             "folder, or use that version")
@@ -273,6 +273,7 @@ class Warnings:
 # Codes no longer raised, and where their meaning went (a retired code is never given a new meaning).
 RETIRED = {
     "E204": "E104 (a file that disappeared: one code, whichever stage noticed)",
+    "E701": "none (migrate works on object-store data folders too now)",
 }
 
 

@@ -44,7 +44,7 @@ from qa_pipeline.store.schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VER
 log = logging.getLogger("qa_pipeline")
 
 QUARANTINE_DIR = "_quarantine"
-E_QUARANTINED = "E703"  # failures.error_code of a dataset file moved aside
+E_QUARANTINED = Errors.E703.code  # failures.error_code of a dataset file moved aside
 STALE_TMP_S = 3600.0  # a temp file of another machine is left alone for this long (its writer may be alive)
 _URI_READ_THREADS = 8  # object stores: files are fetched concurrently (latency-bound)
 
@@ -386,8 +386,7 @@ class DataFolder:
                 os.replace(self.path(relpath), self.path(dest))
         except FileNotFoundError:
             return None
-        message = (f"{relpath} {problem}: moved to {dest}, reads go on without it; put it back once repaired "
-                   "(or migrated), or delete it")
+        message = Errors.E703.format(relpath=relpath, problem=problem, dest=dest)
         log.warning("quarantined %s: %s", self.url(relpath), message)
         value = partition.split("=", 1)[-1]
         date = value if partition_of(dataset) == PARTITION and partition != "_" else stamp.date().isoformat()
