@@ -22,7 +22,7 @@ from typing import Any
 
 from qa_pipeline.errors import Errors, QAPipelineError
 from qa_pipeline.render.filters import FAIR, GOOD
-from qa_pipeline.store.folder import read_dataset
+from qa_pipeline.store.queries import Queries
 
 CRITERIA = ("tasks_completed", "quality", "targets", "divisions_complaints", "customer_complaints")
 CRITERION_LABEL = {
@@ -118,45 +118,36 @@ class WeeklyData:
 
 
 def load_weekly_data(data_dir: str | Path, week: str, weeks: list[str]) -> WeeklyData:
-    """Read what the report of ISO `week` needs from the datasets in `data_dir` (`weeks`: those of the trend).
+    """Read what the report of ISO `week` needs from the datasets in `data_dir` (`weeks`: those of the trend),
+    through the query layer: only that week's scores, flags and reviews, and only the utterances of its calls.
 
     Raises:
         QAPipelineError (E640): the week is malformed, or no scorecards exist (for that week)."""
-    data_dir = Path(data_dir)
-    monday = week_monday(week)
-    cards = read_dataset(data_dir, "scorecards_weekly").to_pylist()
-    if not cards:
-        raise QAPipelineError(Errors.E642, data_dir=data_dir, stage="report")
-    this = [c for c in cards if c["iso_week"] == week]
-    if not this:
-        have = sorted({c["iso_week"] for c in cards})
-        raise QAPipelineError(Errors.E640, data_dir=data_dir, week=week, weeks=", ".join(have), stage="report")
-    versions = sorted({c["rubric_version"] for c in this})
-    trend = [c for c in cards if c["iso_week"] in weeks and c["rubric_version"] in versions]
-    scores = [r for r in read_dataset(data_dir, "call_scores").to_pylist()
-              if r["iso_week"] == week and r["rubric_version"] in versions]
-    call_ids = {r["call_id"] for r in scores}
-    calls = {r["call_id"]: r for r in read_dataset(
-        data_dir, "calls", ["call_id", "agent_id", "team", "started_at", "call_type", "campaign", "direction",
-                            "duration_s", "outcome"]).to_pylist()}
-    # complaint flags of the week (by the call's start, as the scorecards count them) + the flags of scored calls
-    flags_all = read_dataset(data_dir, "flags").to_pylist()
-    week_calls = {cid for cid, c in calls.items() if iso_week(c["started_at"]) == week} | call_ids
-    flags = [f for f in flags_all if f["call_id"] in week_calls]
-    need_utts = {f["call_id"] for f in flags} | call_ids
-    utts: dict[tuple[str, int], dict] = {}
-    for u in read_dataset(data_dir, "utterances", ["call_id", "utterance_index", "role", "start_s", "end_s",
-                                                   "text"]).to_pylist():
-        if u["call_id"] in need_utts:
-            utts[(u["call_id"], u["utterance_index"])] = u
-    latest: dict[str, dict] = {}
-    for r in read_dataset(data_dir, "reviews").to_pylist():
-        if r["target_type"] == "flag" and (r["target"] not in latest
-                                           or r["reviewed_at"] > latest[r["target"]]["reviewed_at"]):
-            latest[r["target"]] = r
-    divisions = [d for d in read_dataset(data_dir, "division_complaints").to_pylist()
-                 if monday <= d["date"] <= monday + dt.timedelta(days=6)]
-    calibration = [r for r in read_dataset(data_dir, "calibration").to_pylist() if r["rubric_version"] in versions]
+    week_monday(week)  # E641 for a malformed week, before anything is read
+    with Queries(data_dir) as q:
+        have = q.weeks()
+        if not have:
+            raise QAPipelineError(Errors.E642, data_dir=data_dir, stage="report")
+        if week not in have:
+            raise QAPipelineError(Errors.E640, data_dir=data_dir, week=week, weeks=", ".join(have), stage="report")
+        this = q.scorecards(week=week).to_pylist()
+        versions = sorted({c["rubric_version"] for c in this})
+        trend = q.scorecards(weeks=weeks, rubric_versions=versions).to_pylist()
+        scores = q.call_scores(week=week, rubric_versions=versions).to_pylist()
+        call_ids = {r["call_id"] for r in scores}
+        week_calls = q.calls(week=week, columns=["call_id"]).column("call_id").to_pylist()
+        wanted = sorted(call_ids | set(week_calls))
+        calls = {r["call_id"]: r for r in q.calls(
+            call_ids=wanted, columns=["call_id", "agent_id", "team", "started_at", "call_type", "campaign",
+                                      "direction", "duration_s", "outcome"]).to_pylist()}
+        # complaint flags of the week (by the call's start, as the scorecards count them) + the flags of scored calls
+        flags = q.flags(call_ids=wanted).to_pylist()
+        need_utts = sorted({f["call_id"] for f in flags} | call_ids)
+        utts = {(u["call_id"], u["utterance_index"]): u for u in q.utterances(
+            need_utts, ["call_id", "utterance_index", "role", "start_s", "end_s", "text"]).to_pylist()}
+        latest = {r["target"]: r for r in q.latest_reviews(target_type="flag", call_ids=wanted).to_pylist()}
+        divisions = q.division_complaints(week=week).to_pylist()
+        calibration = q.calibration(rubric_versions=versions).to_pylist()
     return WeeklyData(cards=this, trend=trend, scores=scores, calls=calls, flags=flags, utts=utts, latest=latest,
                       divisions=divisions, calibration=calibration, versions=versions)
 
