@@ -186,7 +186,7 @@ def test_company_fallback_needs_a_name(resources):
 def test_company_fallback_italian(resources):
     for text in ("Buongiorno, sono Marco di Brightwave Energia, come posso aiutarla?",
                  "Grazie per aver chiamato Fastweb, sono Anna.", "Brightwave Energia buongiorno, sono Marco.",
-                 "Benvenuto in Poste Italiane."):
+                 "Benvenuto in Poste Italiane.", "Buongiorno, sono Marco di Fastweb, come posso aiutarla?"):
         r = _company_result(resources, text, "it")
         assert r.result == "passed" and r.confidence < 1.0, text
     assert _company_result(resources, "Buongiorno, sono Marco, come posso aiutarla?", "it").result == "failed"

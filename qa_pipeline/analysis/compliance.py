@@ -510,7 +510,8 @@ evening speaking calling name oggi mi sono come posso il la le lo per con sua su
 grazie e
 """.split())
 _ORG_LEADING = frozenset("the il la lo l' i gli".split())  # a determiner may open a name ("the Harper Valley Bank")
-# (cue, strong): after a strong cue any name counts; after a weak one it needs an organisation noun or an ORG entity
+# (cue, strong): after a strong cue (True) any name counts; after a weak one (False) it needs an organisation noun
+# or an ORG entity; after a preposition (None: "Mark from X", "Marco di X") a capitalised name counts too
 _ORG_AFTER = tuple((re.compile(p, re.IGNORECASE), strong) for p, strong in (
     (r"\bthanks? (?:you )?for (?:calling|contacting|choosing|ringing)\s+", True),
     (r"\bwelcome to\s+", True),
@@ -518,12 +519,12 @@ _ORG_AFTER = tuple((re.compile(p, re.IGNORECASE), strong) for p, strong in (
     (r"\b(?:calling|ringing) (?:you )?(?:from|on behalf of)\s+", True),
     (r"\b(?:here at|on behalf of)\s+", True),
     (r"\b(?:this is|it's|it is)\s+", False),
-    (r"\b(?:from|at|with)\s+", False),  # "this is Mark from X": X needs an organisation noun or entity
+    (r"\b(?:from|at|with)\s+", None),  # "this is Mark from X": X capitalised, or an organisation noun
     (r"\bgrazie (?:per aver|di aver|per averci) (?:chiamato|contattato|scelto)\s+", True),
     (r"\bbenvenut[oaie] (?:in|a|da|nel|nella|al|alla|presso)\s+", True),
     (r"\b(?:la chiamo|la contatto|chiamo) (?:da|per conto di)\s+", True),
     (r"\bper conto di\s+", True),
-    (r"\bsono [a-zà-ù]+ (?:di|da|della|del|dell')\s*", False),
+    (r"\bsono [a-zà-ù]+ (?:di|da|della|del|dell')\s*", None),
     (r"\b(?:qui|questa è|questo è|è)\s+", False),
 ))
 # "X, my name is" / "X buongiorno" / "X, sono Anna": the words before the cue, after a greeting
@@ -600,7 +601,8 @@ def organisation_mentions(text: str, ner=None) -> list[tuple[int, int, float]]:
             kind = entity(*span)
             if kind == "PERSON" and not strong and not _has_org_noun(name):
                 continue
-            if strong or _has_org_noun(name) or kind in ("ORG", "FAC", "PRODUCT"):
+            titled = strong is None and kind != "PERSON" and name[:1].isupper() and text != text.lower()
+            if strong or titled or _has_org_noun(name) or kind in ("ORG", "FAC", "PRODUCT"):
                 found.append((span[0], span[1], ORGANISATION_CONFIDENCE))
     for m in _ORG_BEFORE.finditer(text):
         span = _name_before(text, m.start())
