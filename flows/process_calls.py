@@ -220,24 +220,13 @@ def summary_markdown(summary: dict) -> str:
 
 
 def _publish(summary: dict) -> None:
-    """The run summary as a Prefect markdown artifact and a JSON file under `<data>/_runs/` (local data only)."""
+    """The run summary as a Prefect markdown artifact and a JSON file under `<data>/_runs/` (local or S3)."""
     create_markdown_artifact(key="process-calls-summary", markdown=summary_markdown(summary),
                              description="qa-pipeline run summary")
-    from qa_pipeline.store.folder import is_uri
+    from qa_pipeline.store.folder import DataFolder
 
-    if is_uri(summary["data_dir"]):
-        from fsspec.core import url_to_fs
-
-        fs, root = url_to_fs(summary["data_dir"])
-        name = summary["started_at"].replace(":", "").replace("+", "Z")
-        fs.pipe_file(f"{root.rstrip('/')}/_runs/{name}.json", json.dumps(summary, default=str).encode())
-        return
-    runs = Path(summary["data_dir"]) / "_runs"
-    runs.mkdir(parents=True, exist_ok=True)
     name = summary["started_at"].replace(":", "").replace("+", "Z")
-    tmp = runs / f".{name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, default=str))
-    os.replace(tmp, runs / f"{name}.json")
+    DataFolder(summary["data_dir"]).write_text(f"_runs/{name}.json", json.dumps(summary, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from qa_pipeline.pipeline.ingest import discover
 from qa_pipeline.pipeline.process import process_call, reanalyse_stored
 from qa_pipeline.pipeline.resources import ResourcePool, Resources
 from qa_pipeline.pipeline.rows import CallResult, call_date_of
-from qa_pipeline.store.folder import is_uri, partition_of, read_dataset, remove_key, write_rows
+from qa_pipeline.store.folder import DataFolder, is_uri, partition_of, read_dataset, remove_key, write_rows
 from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.schema import ANALYSIS_DATASETS
 from qa_pipeline.types import CallMeta
@@ -281,12 +281,9 @@ def begin_attempt(data_dir: str | Path, sha: str, path: str, options: IngestOpti
     if attempts >= options.max_attempts and not _marker_alive(old or {}):
         raise IngestError(Errors.E127, path=path, attempts=attempts, pid=(old or {}).get("pid"),
                           host=(old or {}).get("host"), started_at=(old or {}).get("started_at"), marker=shown)
-    if not is_uri(str(data_dir)):
-        fs.makedirs(f"{root}/{INPROGRESS_DIR}", exist_ok=True)
-    fs.pipe_file(marker, json.dumps({  # a torn marker (a crash inside this write) still counts as an attempt
+    DataFolder(data_dir).write_text(f"{INPROGRESS_DIR}/{sha}.json", json.dumps({
         "attempts": attempts + 1, "pid": os.getpid(), "host": socket.gethostname(), "token": _PROCESS_TOKEN,
-        "path": path,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}).encode())
+        "path": path, "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
     return marker
 
 

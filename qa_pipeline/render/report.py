@@ -20,6 +20,7 @@ import jinja2
 
 from qa_pipeline.render import make_environment
 from qa_pipeline.render.weekly import WeeklyReport, build_weekly_view, load_weekly_data, recent_weeks
+from qa_pipeline.store.folder import DataFolder
 
 TEMPLATE = "weekly_report.html"
 
@@ -62,10 +63,7 @@ def write_weekly_report(data_dir: str | Path, week: str, out_path: str | Path, *
     """
     text = render_weekly_report(data_dir, week, weeks_back=weeks_back, rubric_path=rubric_path)
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    DataFolder(out.parent).write_text(out.name, text)  # the project's one atomic write (fsync, rename, fsync)
     return out
 
 
