@@ -13,6 +13,7 @@ replaced (read from git: BASELINE_COMMIT). Sets (bench/roles_data.py says where 
 - spokenwoz mono: its downmix through the pipeline (diarization, then roles), scored against the RTTM.
 - demo text: the synthetic demo corpus's truth turns; demo audio: the words of a demo run (--data), the agent
   decided from the words alone (the manifest's agent_channel ignored), stereo and mono.
+The Italian phrases, with no labelled Italian dialogue at hand, are checked on real Italian call-centre prompts.
 Then the flags per call, by type, of the real calls that follow the script (Harper Valley, ABCD) imported as
 `*.transcript.json` with no configuration, before (the company-name fallback off) and after.
 
@@ -227,6 +228,26 @@ def demo_audio(data: Path, model, baseline) -> dict:
     return {k: summarise(v) for k, v in out.items()}
 
 
+def italian_prompts() -> dict:
+    """No labelled Italian dialogue is at hand: the Italian phrases are checked on 179 real Italian call-centre
+    prompts (../shared/eval/asterisk_it_prompts, CC BY 3.0; the system's side of a call): how many fire an agent
+    feature (service, help offer, identification) and how many a customer one (need)."""
+    import csv
+
+    from qa_pipeline.speech.roles import Turn, speaker_features
+
+    path = roles_data.EVAL / "asterisk_it_prompts" / "transcripts.tsv"
+    if not path.is_file():
+        return {"skipped": "../shared/eval absent"}
+    agent = customer = n = 0
+    for r in csv.DictReader(path.open(encoding="utf-8"), delimiter="\t"):
+        v = speaker_features([Turn("A", 0.0, 1.0, r["reference"])], ["A"])["A"].values
+        n += 1
+        agent += v["service"] + v["help_offer"] + v["identification"] > 0
+        customer += v["need"] > 0
+    return {"prompts": n, "agent_features": agent, "customer_features": customer}
+
+
 def transcript_files(folder: Path) -> int:
     """Harper Valley and ABCD dialogues as `*.transcript.json` (no campaign, no call type: as a new user has)."""
     n = 0
@@ -300,6 +321,10 @@ def markdown(r: dict) -> str:
     if cv:
         lines += ["", "Held-out (bench/fit_roles.py, from the model file): " + "; ".join(
             f"{k.replace('_', ' ')}: {v.get('accuracy')} (n {v.get('n')})" for k, v in cv.items())]
+    it = r.get("italian_prompts", {})
+    if "prompts" in it:
+        lines += ["", f"Italian phrases on {it['prompts']} real Italian call-centre prompts (the agent's side, no "
+                  f"dialogue): {it['agent_features']} fire an agent feature, {it['customer_features']} a customer one"]
     fr = r.get("flag_rates", {})
     if "before" in fr:
         lines += ["", "### Flags of compliant real calls imported with no config (Harper Valley, ABCD)", "",
@@ -335,6 +360,7 @@ def main() -> int:
         result["sets"]["demo audio mono (diarized)"] = audio["mono"]
     if not args.no_audio:
         result["spokenwoz"] = spokenwoz(model, baseline, phrases)
+    result["italian_prompts"] = italian_prompts()
     result["flag_rates"] = flag_rates()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "roles.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
