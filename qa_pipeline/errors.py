@@ -240,6 +240,9 @@ class Errors:
     # --- storage (stage storage)
     E700 = ("{root} was written with schema version {found}, this qa-pipeline writes {current}",
             "run `qa-pipeline migrate --data DIR`, or process into a new data folder")
+    E704 = ("QA_DATA_GROUP={group!r} is not a group of this machine",
+            "create the group (groupadd) or set QA_DATA_GROUP to an existing one, or unset it: the data folder is "
+            "then readable by its owner only")
     E703 = ("{relpath} {problem}: moved to {dest}, reads go on without it",
             "put it back once repaired (or migrated), or delete it")
     E702 = ("{path}: no migration from schema version {found} to {current} (known: {known})",
@@ -361,6 +364,10 @@ class ConfigError(QAPipelineError):
 
 
 class SchemaMismatchError(QAPipelineError):
+    stage = "storage"
+
+
+class StorageError(QAPipelineError):
     stage = "storage"
 
 

@@ -24,7 +24,7 @@ from qa_pipeline.pipeline.ingest import discover
 from qa_pipeline.pipeline.process import process_call, reanalyse_stored
 from qa_pipeline.pipeline.resources import ResourcePool, Resources
 from qa_pipeline.pipeline.rows import CallResult, call_date_of
-from qa_pipeline.store.folder import DataFolder, is_uri, partition_of, read_dataset, remove_key, write_rows
+from qa_pipeline.store.folder import DataFolder, is_uri, make_private_dirs, partition_of, read_dataset, remove_key, write_rows
 from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.schema import ANALYSIS_DATASETS
 from qa_pipeline.types import CallMeta
@@ -433,7 +433,7 @@ def run_folder(
     start = time.perf_counter()
     files = [str(f.path) for f in discover(calls_dir, config.ingest)]
     names = Counter(Path(f).name for f in files)
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    make_private_dirs(Path(data_dir))
     summary = RunSummary()
     done = done_index(data_dir)
     if config.workers <= 1:

@@ -37,6 +37,22 @@ FORMAT_HELP = (
 )
 
 
+def _field_problem(utterance) -> str:
+    """Which field of an utterance is missing or not a number, without quoting any value."""
+    if not isinstance(utterance, dict):
+        return f"the utterance is a {type(utterance).__name__}, not an object"
+    missing = [k for k in ("speaker", "start", "end", "text") if k not in utterance]
+    if missing:
+        return "missing " + ", ".join(missing)
+    bad = []
+    for k in ("start", "end"):
+        try:
+            float(utterance[k])
+        except (TypeError, ValueError, OverflowError):
+            bad.append(k)
+    return ("not a number: " + ", ".join(bad)) if bad else "a field has the wrong type"
+
+
 def import_transcript(path: Path, config: PipelineConfig, resources: Resources, *,
                       source: str | None = None, sha: str | None = None,
                       check: Callable[[CallMeta], None] | None = None) -> CallResult:
@@ -76,9 +92,12 @@ def import_transcript(path: Path, config: PipelineConfig, resources: Resources, 
             speaker = str(u["speaker"]).lower()
             start, end, text = float(u["start"]), float(u["end"]), str(u["text"]).strip()
         except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise IngestError(Errors.E113, path=path, index=i, error=e, format=FORMAT_HELP) from e
+            # the message names the field, never its value: a failure row must not carry transcript text
+            raise IngestError(Errors.E113, path=path, index=i, error=_field_problem(u), format=FORMAT_HELP) from e
         if speaker not in (AGENT, CUSTOMER):
-            raise IngestError(Errors.E114, path=path, index=i, speaker=speaker[:40])
+            # a role-like word is shown; anything else (it may be transcript text put in the wrong field) is not
+            shown = speaker if len(speaker) <= 16 and speaker.replace("_", "").isalpha() else f"<{len(speaker)} chars>"
+            raise IngestError(Errors.E114, path=path, index=i, speaker=shown)
         for name, value in (("start", start), ("end", end)):
             if not math.isfinite(value):
                 raise IngestError(Errors.E116, path=path, index=i, field=name, value=value)

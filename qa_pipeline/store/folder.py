@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from qa_pipeline.errors import Errors, SchemaMismatchError
+from qa_pipeline.errors import Errors, SchemaMismatchError, StorageError
 from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VERSION, to_table
 
@@ -77,6 +77,49 @@ def _fs(uri: str):
 
     fs, path = url_to_fs(uri)
     return fs, path.rstrip("/")
+
+
+def access_modes() -> tuple[int, int, int | None]:
+    """(file mode, folder mode, group id or None) for what the pipeline writes locally.
+
+    By default only the owner can read or list it (0600 files, 0700 folders): the data folder holds customers'
+    words. `QA_DATA_GROUP=<group>` (name or number) shares it read-only with a group, e.g. the QA team's: 0640
+    files, 2750 folders (setgid, so new files inherit the group).
+
+    Raises:
+        StorageError: E704, QA_DATA_GROUP names no group of this machine.
+    """
+    group = os.environ.get("QA_DATA_GROUP", "").strip()
+    if not group:
+        return 0o600, 0o700, None
+    import grp
+
+    try:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError as e:
+        raise StorageError(Errors.E704, group=group) from e
+    return 0o640, 0o2750, gid
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create `folder` and its missing parents with the modes of `access_modes` (existing ones are left as they
+    are: an administrator's choice)."""
+    if folder.is_dir():
+        return
+    _, dir_mode, gid = access_modes()
+    missing = []
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        try:
+            os.mkdir(p, dir_mode)
+        except FileExistsError:
+            continue  # another writer made it
+        os.chmod(p, dir_mode)
+        if gid is not None:
+            os.chown(p, -1, gid)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -152,10 +195,15 @@ class DataFolder:
             self.fs.pipe_file(final, bytes(data))  # one PUT: visible whole or not at all
             return final
         final = Path(self.path(relpath))
-        final.parent.mkdir(parents=True, exist_ok=True)
+        file_mode, _, gid = access_modes()
+        make_private_dirs(final.parent)
         tmp = final.parent / f".{final.name}.{_writer()}.{uuid.uuid4().hex[:12]}.tmp"
         try:
-            with open(tmp, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
+            with open(fd, "wb") as f:
+                os.fchmod(fd, file_mode)  # the umask may have taken bits away; the mode is the rule
+                if gid is not None:
+                    os.fchown(fd, -1, gid)
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -382,7 +430,7 @@ class DataFolder:
             if self.is_uri:
                 self.fs.mv(self.path(relpath), self.path(dest))
             else:
-                Path(self.path(dest)).parent.mkdir(parents=True, exist_ok=True)
+                make_private_dirs(Path(self.path(dest)).parent)
                 os.replace(self.path(relpath), self.path(dest))
         except FileNotFoundError:
             return None
