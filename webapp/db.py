@@ -17,12 +17,14 @@ The schema is Alembic's (`webapp/migrations/`); `upgrade()` runs at server start
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from qa_pipeline.store.folder import access_modes, make_private_dirs
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_FILE = "review.sqlite3"
@@ -66,7 +68,10 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                db_file = Path(parsed.database)
+                make_private_dirs(db_file.parent)
+                # created private before SQLite opens it: its -wal and -shm files take the same mode
+                os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, access_modes()[0]))
             self.engine = _sqlite_engine(url, immediate=False, echo=echo)
             self.write_engine = _sqlite_engine(url, immediate=True, echo=echo)
         else:
