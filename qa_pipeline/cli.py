@@ -99,6 +99,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
     if scored:
         print(f"scores: {scored['calls']} calls scored with rubric {scored['rubric_version']}; "
               f"weeks {', '.join(scored['weeks']) or '-'}")
+        _print_orphaned(scored)
     where = data_dir if is_uri(str(data_dir)) else Path(data_dir).resolve()
     from qa_pipeline.store.schema import DATASETS
 
@@ -158,6 +159,13 @@ def _print_run_hints(data_dir, call_ids: list[str]) -> None:
         return
     for line in hints:
         print(line)
+
+
+def _print_orphaned(summary: dict | None) -> None:
+    n = (summary or {}).get("orphaned_verdicts")
+    if n:
+        print(f"{n} verdict{'s' if n != 1 else ''} whose finding is gone (the flag, scored item or call is no longer "
+              "there): kept, listed in the weekly report; a justified complaint among them still counts")
 
 
 def _flow_summary_text(result: dict) -> str:
@@ -291,20 +299,24 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
             summary = _rescore(args.data, args.rubric)
             print(f"rescored {summary['calls']} calls ({summary['score_rows']} item scores, rubric "
                   f"{summary['rubric_version']}); weekly scorecards for {', '.join(summary['weeks']) or 'no week'}")
+            _print_orphaned(summary)
             return 0
-        if args.command == "reviews":
-            from qa_pipeline.scoring.score import import_reviews, rescore as _rescore
+        if args.command in ("reviews", "complaints"):
+            from qa_pipeline.scoring.score import import_division_complaints, import_reviews, rescore as _rescore
+            from qa_pipeline.store.folder import DataFolder
+            from qa_pipeline.store.lock import DATASETS_LOCK
 
-            result = import_reviews(args.data, args.file)
-            _rescore(args.data, args.rubric)
-            print(f"imported {result['imported']} verdicts ({result['skipped_existing']} already there); scores updated")
-            return 0
-        if args.command == "complaints":
-            from qa_pipeline.scoring.score import import_division_complaints, rescore as _rescore
-
-            result = import_division_complaints(args.data, args.file)
-            _rescore(args.data, args.rubric)
-            print(f"imported {result['rows']} complaints; scores updated")
+            folder = DataFolder(args.data)
+            with folder.lock(DATASETS_LOCK):  # the import and the scores that follow it, as one
+                if args.command == "reviews":
+                    result = import_reviews(folder, args.file)
+                    done = f"imported {result['imported']} verdicts ({result['skipped_existing']} already there)"
+                else:
+                    result = import_division_complaints(folder, args.file)
+                    done = f"imported {result['rows']} complaints ({result['replaced']} earlier versions replaced)"
+                summary = _rescore(folder, args.rubric)
+            print(f"{done}; scores updated")
+            _print_orphaned(summary)
             return 0
         if args.command == "report":
             from qa_pipeline.render.report import write_weekly_report

@@ -214,7 +214,7 @@ class Errors:
             "check analysis.scripts_dir in the config")
     E620 = ("rubric {path}: {problem}",
             "fix the rubric file (qa_pipeline/defaults/rubric.yaml shows the format)")
-    E630 = ("{path}: the reviews file cannot be read ({error})",
+    E630 = ("{path}: the {kind} file cannot be read ({error})",
             "check the path and that the file is readable")
     E631 = ("{path}: {count} invalid row(s), nothing imported:\n  {rows}",
             "fix those rows and import the file again")
@@ -245,6 +245,10 @@ class Errors:
             "then readable by its owner only")
     E703 = ("{relpath} {problem}: moved to {dest}, reads go on without it",
             "put it back once repaired (or migrated), or delete it")
+    E705 = ("{location}: the lock {name!r} is held by {holder}; gave up after {waited:.1f} s",
+            "another rescore, import or migration is writing this data folder's shared datasets: run again once "
+            "it has finished, or set QA_LOCK_TIMEOUT_S to wait longer (a lock whose process died is free at once "
+            "on a local folder, and once its lease expires on an object store)")
     E702 = ("{path}: no migration from schema version {found} to {current} (known: {known})",
             "this data folder was written by another qa-pipeline version: process the calls again into a new data "
             "folder, or use that version")

@@ -6,12 +6,12 @@ re-analysis of a stored call replaces exactly the analysis fields of its stored 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 
 from qa_pipeline import __version__
 from qa_pipeline.analysis.analyse import Analysis
 from qa_pipeline.analysis.sentiment import UtteranceSentiment
+from qa_pipeline.store.keys import flag_id
 from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, Utterance, Word
 
 
@@ -180,7 +180,7 @@ def flag_ids(call_id: str, flags) -> list[str]:
     for i in order:
         kind = (flags[i].flag_type, flags[i].rule_id or "")
         n = rank[kind] = rank.get(kind, -1) + 1
-        ids[i] = hashlib.sha256(f"{call_id}|{kind[0]}|{kind[1]}|{n}".encode()).hexdigest()[:16]
+        ids[i] = flag_id(call_id, kind[0], kind[1], n)
     return [ids[i] for i in range(len(flags))]
 
 

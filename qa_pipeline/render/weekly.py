@@ -104,6 +104,8 @@ class WeeklyData:
     divisions: `division_complaints` rows dated within the week.
     calibration: `calibration` rows for those rubric versions.
     versions: the rubric versions of the week's scorecards, sorted.
+    orphans: `orphaned_reviews` rows (latest verdicts whose flag, scored item or call is gone) on the calls of the
+        week, and on calls no longer stored whose verdict was given in the week.
     """
     cards: list[dict]
     trend: list[dict]
@@ -115,6 +117,7 @@ class WeeklyData:
     divisions: list[dict]
     calibration: list[dict]
     versions: list[str]
+    orphans: list[dict] = field(default_factory=list)
 
 
 def load_weekly_data(data_dir: str | Path, week: str, weeks: list[str]) -> WeeklyData:
@@ -148,8 +151,11 @@ def load_weekly_data(data_dir: str | Path, week: str, weeks: list[str]) -> Weekl
         latest = {r["target"]: r for r in q.latest_reviews(target_type="flag", call_ids=wanted).to_pylist()}
         divisions = q.division_complaints(week=week).to_pylist()
         calibration = q.calibration(rubric_versions=versions).to_pylist()
+        in_week = set(week_calls)
+        orphans = [r for r in q.orphaned_reviews().to_pylist()
+                   if r["call_id"] in in_week or r["gone"] == "call" and iso_week(r["reviewed_at"]) == week]
     return WeeklyData(cards=this, trend=trend, scores=scores, calls=calls, flags=flags, utts=utts, latest=latest,
-                      divisions=divisions, calibration=calibration, versions=versions)
+                      divisions=divisions, calibration=calibration, versions=versions, orphans=orphans)
 
 
 # --- 2. view model --------------------------------------------------------------------------------------------
@@ -263,7 +269,8 @@ class OperatorCard:
 
 @dataclass(frozen=True, slots=True)
 class ComplaintRow:
-    """A customer complaint flag of the week; status "pending" (no QA verdict), "counted" or "dismissed"."""
+    """A customer complaint flag of the week; status "pending" (no QA verdict), "counted" or "dismissed".
+    `orphaned`: the verdict's flag is gone (a re-analysis no longer raises it); the verdict still counts."""
     status: str
     verdict: str | None
     agent_id: str | None
@@ -272,6 +279,24 @@ class ComplaintRow:
     start_s: float | None
     end_s: float | None
     quote: Quote | None
+    orphaned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanRow:
+    """A verdict whose finding is gone (view `orphaned_reviews`): `gone` is "flag", "item" or "call"; `counts`:
+    a justified customer complaint, still counted for the operator and week of its call."""
+    call_id: str
+    agent_id: str | None
+    target_type: str
+    target: str
+    kind: str | None  # the flag's type when its id tells it, the rubric item
+    gone: str
+    verdict: str
+    reviewer: str
+    reviewed_at: dt.datetime | None
+    comment: str | None
+    counts: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,6 +471,7 @@ class WeeklyReport:
     teams: tuple[TeamSection, ...]
     calibration: tuple[CalibrationRow, ...]
     weeks: tuple[str, ...] = field(default=())
+    orphans: tuple[OrphanRow, ...] = field(default=())
 
 
 # --- building the view ----------------------------------------------------------------------------------------
@@ -563,6 +589,15 @@ def _complaints(agents: list[str], data: WeeklyData, week: str) -> tuple[tuple[C
         rows.append(ComplaintRow(status=status, verdict=verdict, agent_id=c.get("agent_id"), call_id=f["call_id"],
                                  reason=f["reason"], start_s=f["start_s"], end_s=f["end_s"],
                                  quote=_quote(data.utts, f["call_id"], f["utterance_index"])))
+    for o in data.orphans:  # verdicts on complaint flags that are gone: they count as their verdict says
+        c = data.calls.get(o["call_id"]) or {}
+        if o["gone"] != "flag" or o.get("flag_type") != "customer_complaint" or c.get("agent_id") not in agents:
+            continue
+        if iso_week(c.get("started_at")) != week:
+            continue
+        rows.append(ComplaintRow(status="counted" if o["verdict"] in ("justified", "confirmed") else "dismissed",
+                                 verdict=o["verdict"], agent_id=c.get("agent_id"), call_id=o["call_id"], reason=None,
+                                 start_s=None, end_s=None, quote=None, orphaned=True))
     rows.sort(key=lambda r: (r.verdict is not None, r.agent_id, r.call_id))
     return tuple(rows), sum(1 for r in rows if r.verdict is None)
 
@@ -688,6 +723,19 @@ def _calibration(rows: list[dict]) -> tuple[CalibrationRow, ...]:
     return tuple(out)
 
 
+def _orphans(data: WeeklyData) -> tuple[OrphanRow, ...]:
+    out = []
+    for o in data.orphans:
+        c = data.calls.get(o["call_id"]) or {}
+        counts = (o["gone"] == "flag" and o.get("flag_type") == "customer_complaint"
+                  and o["verdict"] in ("justified", "confirmed"))
+        out.append(OrphanRow(call_id=o["call_id"], agent_id=c.get("agent_id"), target_type=o["target_type"],
+                             target=o["target"], kind=o.get("flag_type") if o["target_type"] == "flag" else o["target"],
+                             gone=o["gone"], verdict=o["verdict"], reviewer=o["reviewer"],
+                             reviewed_at=o.get("reviewed_at"), comment=o.get("comment"), counts=counts))
+    return tuple(sorted(out, key=lambda r: (r.call_id, r.target_type, r.target)))
+
+
 def _legend(rubric: Any | None) -> tuple[LegendItem, ...]:
     items = []
     for k in CRITERIA:
@@ -730,10 +778,13 @@ def build_weekly_view(data: WeeklyData, week: str, *, weeks: list[str], rubric: 
             ("Average overall", f"{sum(overall) / len(overall):.1f}" if overall else "–"),
             ("Calls with deductions", str(len(with_ded))),
             ("Justified complaints", str(justified)), ("Pending complaints (not counted)", str(pending)))
+    orphans = _orphans(data)
+    if orphans:
+        kpis += (("Verdicts whose finding is gone", str(len(orphans))),)
     return WeeklyReport(
         week=week, monday=monday, sunday=monday + dt.timedelta(days=6), rubric_version=", ".join(data.versions),
         generated_at=now.astimezone(dt.timezone.utc), data_name=data_name, scale=scale, good=GOOD, fair=FAIR,
         kpis=kpis, legend=_legend(rubric),
         columns=tuple(Column(key=k, label=CRITERION_SHORT[k], title=LEGEND[k]) for k in CRITERIA),
         teams=tuple(_team(t, by_team[t], data, weeks, week, scale, target_calls) for t in teams),
-        calibration=_calibration(data.calibration), weeks=tuple(weeks))
+        calibration=_calibration(data.calibration), weeks=tuple(weeks), orphans=orphans)

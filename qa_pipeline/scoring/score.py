@@ -21,6 +21,7 @@ from qa_pipeline.scoring.rubric import (CRITERIA, DEFAULT_RUBRIC, ITEMS, SALES, 
                                         iso_week, load_rubric)
 from qa_pipeline.scoring.scorecards import weekly_scorecards
 from qa_pipeline.store.folder import DataFolder, as_folder
+from qa_pipeline.store.lock import DATASETS_LOCK
 from qa_pipeline.store.queries import Queries
 
 
@@ -44,19 +45,27 @@ def _safe_version(v: str) -> str:
 
 def rescore(data_dir: str | Path | DataFolder, rubric_path: str | Path | None = None, *,
             overrides: dict | None = None) -> dict:
-    """Recompute call_scores, scorecards_weekly and calibration from the stored datasets. Returns a summary."""
+    """Recompute call_scores, scorecards_weekly and calibration from the stored datasets, under the data folder's
+    DATASETS_LOCK from the first read to the last write (two rescores, or a rescore and an import, run one after
+    the other: `qa_pipeline.store.lock`). Returns a summary; `orphaned_verdicts` counts the latest verdicts whose
+    flag, scored item or call is gone (view `orphaned_reviews`: kept, listed in the weekly report).
+
+    Raises:
+        StorageError: E705, the lock could not be had.
+    """
     rubric = load_rubric(rubric_path, overrides)
     folder = as_folder(data_dir)
-    with Queries(folder) as q:
+    with folder.lock(DATASETS_LOCK), Queries(folder) as q:
         scores = score_calls(q, rubric)
         folder.replace_partitions("call_scores", _by_partition(scores, "call_date"), key="scores")
         cards = weekly_scorecards(q, rubric)
         folder.replace_partitions("scorecards_weekly", cards, key="scorecards")
         folder.replace_partitions("calibration", {_safe_version(rubric.version): calibration(q, rubric)},
                                   key="calibration")
+        orphaned = q.fetch("SELECT count(*) AS n FROM orphaned_reviews").column("n")[0].as_py()
     return {"rubric_version": rubric.version, "calls": pc.count_distinct(scores.column("call_id")).as_py(),
             "score_rows": scores.num_rows, "weeks": sorted(cards),
-            "scorecards": sum(len(v) for v in cards.values())}
+            "scorecards": sum(len(v) for v in cards.values()), "orphaned_verdicts": orphaned}
 
 
 __all__ = ["CRITERIA", "DEFAULT_RUBRIC", "FLAG_VERDICTS", "ITEMS", "ITEM_VERDICTS", "SALES", "Rubric", "RubricError",

@@ -17,6 +17,9 @@ stage "storage"); the read goes on without it, so one bad file never breaks ever
 another schema version is different: that is an upgrade, refused with `SchemaMismatchError` pointing to
 `qa-pipeline migrate`.
 
+Writes that replace shared partitions (`replace_partitions`: a rescore; the imports; a migration) hold a lock on
+the folder (`DataFolder.lock`: an flock locally, a lease on an object store; `qa_pipeline.store.lock`).
+
 The module-level functions (`write_rows`, `read_dataset`, ...) are thin wrappers over `DataFolder` for callers
 that hold a path."""
 
@@ -39,6 +42,7 @@ import pyarrow.parquet as pq
 
 from qa_pipeline.errors import Errors, SchemaMismatchError, StorageError
 from qa_pipeline.store.keys import file_key
+from qa_pipeline.store.lock import DATASETS_LOCK
 from qa_pipeline.store.schema import DATASETS, PARTITION, PARTITIONS, SCHEMA_VERSION, to_table
 
 log = logging.getLogger("qa_pipeline")
@@ -281,16 +285,35 @@ class DataFolder:
     def replace_partitions(self, dataset: str, tables: Mapping[str, list[Mapping] | pa.Table], *,
                            key: str = "all") -> None:
         """Rewrite a derived dataset whole: one file per partition value; partitions not in `tables` lose their
-        files."""
+        files. Under the folder's DATASETS_LOCK (re-entered when the caller holds it already, as a rescore does
+        from its first read).
+
+        Raises:
+            StorageError: E705, the lock could not be had (`lock`)."""
         part = partition_of(dataset)
         items = list(tables.items())
-        # Parquet encoding releases the GIL: several partitions are encoded at once
-        with ThreadPoolExecutor(max(1, min(4, len(items), os.cpu_count() or 1))) as ex:
-            list(ex.map(lambda item: self.write_parquet(dataset, item[0], f"{key}-{item[0]}", item[1]), items))
-        keep = {f"{part}={v}" for v in tables}
-        for rel in self.dataset_files(dataset):
-            if rel.split("/")[-2] not in keep:
-                self.remove(rel)
+        with self.lock(DATASETS_LOCK):
+            # Parquet encoding releases the GIL: several partitions are encoded at once
+            with ThreadPoolExecutor(max(1, min(4, len(items), os.cpu_count() or 1))) as ex:
+                list(ex.map(lambda item: self.write_parquet(dataset, item[0], f"{key}-{item[0]}", item[1]), items))
+            keep = {f"{part}={v}" for v in tables}
+            for rel in self.dataset_files(dataset):
+                if rel.split("/")[-2] not in keep:
+                    self.remove(rel)
+
+    def lock(self, name: str = DATASETS_LOCK, *, timeout_s: float | None = None, ttl_s: float | None = None):
+        """An exclusive lock on this data folder, as a context manager: `with folder.lock("datasets"): ...`.
+        Locally an `flock` on `_locks/<name>.lock` (released by the OS when the process dies); on an object store
+        a lease `_locks/<name>.json` made with a conditional PUT (expires `ttl_s` after its holder stops renewing
+        it). Re-entrant within a thread. See `qa_pipeline.store.lock`.
+
+        Raises:
+            StorageError: E705, still held by another process or thread after `timeout_s` (default
+                QA_LOCK_TIMEOUT_S, 300 s).
+        """
+        from qa_pipeline.store.lock import folder_lock
+
+        return folder_lock(self, name, timeout_s=timeout_s, ttl_s=ttl_s)
 
     def read_dataset(self, dataset: str, columns: list[str] | None = None, *,
                      partitions: Iterable[str] | None = None) -> pa.Table:

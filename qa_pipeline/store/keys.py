@@ -66,3 +66,24 @@ def call_id_of_key(name: str) -> str | None:
     if "~" in name:
         return None
     return unquote(name, errors="strict") if "%" in name else name
+
+
+# ---- flag ids ----------------------------------------------------------------------------------------------------
+
+FLAG_ID_CHARS = 16
+MAX_FLAG_RANK = 100  # ranks searched when a flag id is read back (see flag_kind_sql)
+
+
+def flag_id(call_id: str, flag_type: str, rule_id: str | None, rank: int) -> str:
+    """The id of a flag: what identifies the finding (call, flag type, rule) and its rank among the call's
+    findings of that kind in time order (`qa_pipeline.pipeline.rows.flag_ids` ranks them). Since the id is made of
+    those only, a verdict whose flag is gone still tells what kind of finding it was on (`flag_kind_sql`)."""
+    return hashlib.sha256(f"{call_id}|{flag_type}|{rule_id or ''}|{rank}".encode()).hexdigest()[:FLAG_ID_CHARS]
+
+
+def flag_kind_sql(call_id: str, flag_id_: str, flag_type: str, rule_id: str = "") -> str:
+    """SQL: true when the flag id `flag_id_` (an SQL expression) of the call `call_id` (an SQL expression) is a
+    flag of `flag_type` (a literal type, rule `rule_id`) of any rank below MAX_FLAG_RANK: `flag_id` in DuckDB."""
+    prefix = f"|{flag_type}|{rule_id}|".replace("'", "''")
+    return (f"list_contains(list_transform(range(0, {MAX_FLAG_RANK}), lambda n: substr(sha256({call_id} || '{prefix}' "
+            f"|| CAST(n AS VARCHAR)), 1, {FLAG_ID_CHARS})), {flag_id_})")

@@ -4,7 +4,9 @@ A migration is registered under the version it upgrades *from* and turns one fil
 version's. Version 1 is the first: there is nothing to migrate yet, so any other version is refused with a
 message saying what to do. Migrated files are written through the data folder's one write primitive
 (`DataFolder.write_bytes`: atomic locally, one PUT on an object store), so a migration killed halfway leaves every
-file either migrated or not, never torn; running it again finishes the job."""
+file either migrated or not, never torn; running it again finishes the job. It holds the data folder's
+DATASETS_LOCK while it rewrites (no rescore or import at the same time), and a file that a run rewrote since it
+was checked is left as it is."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pyarrow.parquet as pq
 
 from qa_pipeline.errors import Errors, SchemaMismatchError
 from qa_pipeline.store.folder import DataFolder, as_folder
+from qa_pipeline.store.lock import DATASETS_LOCK
 from qa_pipeline.store.schema import DATASETS, SCHEMA_VERSION
 
 # from-version -> (to-version, function(table) -> table)
@@ -58,13 +61,21 @@ def migrate(data_dir: str | Path | DataFolder, *, dry_run: bool = False) -> dict
                 plan.append((rel, v))
     if dry_run:
         return found
-    for rel, v in plan:
-        with folder.fs.open(folder.path(rel), "rb") as f:
-            table = pq.read_table(f, partitioning=None)
-        while v != SCHEMA_VERSION:
-            v, fn = MIGRATIONS[v]
-            table = fn(table)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        folder.write_bytes(rel, sink.getvalue().to_pybytes())
+    with folder.lock(DATASETS_LOCK):  # no rescore or import rewrites the derived datasets meanwhile
+        for rel, v in plan:
+            try:
+                with folder.fs.open(folder.path(rel), "rb") as f:
+                    pf = pq.ParquetFile(f)
+                    now = (pf.schema_arrow.metadata or {}).get(b"schema_version", b"?").decode()
+                    if now != v:  # rewritten since it was planned (a run replaced the call's file): leave it
+                        continue
+                    table = pf.read()
+            except FileNotFoundError:  # removed since it was planned
+                continue
+            while v != SCHEMA_VERSION:
+                v, fn = MIGRATIONS[v]
+                table = fn(table)
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression="zstd")
+            folder.write_bytes(rel, sink.getvalue().to_pybytes())
     return found

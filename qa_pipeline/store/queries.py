@@ -21,8 +21,15 @@ Derived views, each defined here and nowhere else:
 
 - `call_weeks`: calls with `iso_week`, the ISO week of `started_at` in UTC (how weeks are counted everywhere);
 - `latest_reviews`: the latest QA verdict per target (call_id, target_type, target): "the latest verdict wins";
+- `orphaned_reviews`: the latest verdicts whose target is gone (`gone`: "flag", the call's flags no longer hold
+  it; "item", the item is no longer scored for the call; "call", the call is no longer stored), kept in `reviews`
+  and never dropped; `flag_type` is "customer_complaint" when the flag id says it was one (a flag id is made of
+  the call, the flag type, the rule and a rank: `store.keys.flag_id`). `orphaned_flag_reviews`: those on flags;
 - `customer_complaints`: customer-complaint flags with their latest verdict and `status` (justified / pending /
-  not_justified: `justified` or `confirmed` counts, no verdict yet is pending and does not count);
+  not_justified: `justified` or `confirmed` counts, no verdict yet is pending and does not count), plus the
+  verdicts on complaint flags that are gone (`orphaned` true, no reason or span): a justified complaint whose flag
+  a re-analysis no longer raises still counts, for the operator and week of its call (a call no longer stored has
+  neither: its verdict is only listed in `orphaned_reviews`);
 - `justified_complaints`: what counts against an operator: justified customer complaints and justified complaints
   from other divisions, with the agent and the ISO week;
 - `scorecards`: the stored weekly scorecards (`scorecards_weekly`).
@@ -40,6 +47,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 
 from qa_pipeline.store.folder import DataFolder, as_folder, partition_of
+from qa_pipeline.store.keys import flag_kind_sql
 from qa_pipeline.store.schema import DATASETS, PARTITION
 
 _FILE_IN_ERROR = re.compile(r"""['"]([^'"]+?\.parquet)['"]""")
@@ -55,15 +63,37 @@ DERIVED_VIEWS = {
                                          ORDER BY reviewed_at DESC, review_id DESC) AS _n
             FROM reviews)
         WHERE _n = 1""",
+    "orphaned_flag_reviews": f"""
+        SELECT *, CASE WHEN {flag_kind_sql("call_id", "target", "customer_complaint")}
+                       THEN 'customer_complaint' END AS flag_type
+        FROM (SELECT l.*, CASE WHEN c.call_id IS NULL THEN 'call' ELSE 'flag' END AS gone
+              FROM latest_reviews l LEFT JOIN calls c ON c.call_id = l.call_id
+              WHERE l.target_type = 'flag' AND (c.call_id IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM flags f WHERE f.call_id = l.call_id AND f.flag_id = l.target)))""",
+    "orphaned_reviews": """
+        SELECT * FROM orphaned_flag_reviews
+        UNION ALL BY NAME
+        SELECT l.*, CASE WHEN c.call_id IS NULL THEN 'call' ELSE 'item' END AS gone,
+               CAST(NULL AS VARCHAR) AS flag_type
+        FROM latest_reviews l LEFT JOIN calls c ON c.call_id = l.call_id
+        WHERE l.target_type = 'item' AND (c.call_id IS NULL OR NOT EXISTS (
+            SELECT 1 FROM call_scores s WHERE s.call_id = l.call_id AND s.criterion || '.' || s.item = l.target
+                                          AND s.points IS NOT NULL))""",
     "customer_complaints": """
         SELECT f.call_id, f.flag_id, f.reason, f.severity, f.utterance_index, f.start_s, f.end_s, c.agent_id,
                c.team, c.started_at, c.iso_week, f.call_date, l.verdict, l.reviewer, l.reviewed_at,
                CASE WHEN l.verdict IS NULL THEN 'pending'
                     WHEN l.verdict IN ('justified', 'confirmed') THEN 'justified'
-                    ELSE 'not_justified' END AS status
+                    ELSE 'not_justified' END AS status, false AS orphaned
         FROM flags f JOIN call_weeks c ON c.call_id = f.call_id
         LEFT JOIN latest_reviews l ON l.target_type = 'flag' AND l.call_id = f.call_id AND l.target = f.flag_id
-        WHERE f.flag_type = 'customer_complaint'""",
+        WHERE f.flag_type = 'customer_complaint'
+        UNION ALL
+        SELECT o.call_id, o.target, NULL, NULL, NULL, NULL, NULL, c.agent_id, c.team, c.started_at, c.iso_week,
+               c.call_date, o.verdict, o.reviewer, o.reviewed_at,
+               CASE WHEN o.verdict IN ('justified', 'confirmed') THEN 'justified' ELSE 'not_justified' END, true
+        FROM orphaned_flag_reviews o JOIN call_weeks c ON c.call_id = o.call_id
+        WHERE o.flag_type = 'customer_complaint'""",
     "justified_complaints": """
         SELECT 'customer' AS source, agent_id, iso_week, call_id, flag_id AS ref, CAST(started_at AS DATE) AS date
         FROM customer_complaints WHERE status = 'justified'
@@ -77,6 +107,8 @@ DERIVED_VIEWS = {
 DERIVED_FROM = {
     "call_weeks": ("calls",),
     "latest_reviews": ("reviews",),
+    "orphaned_flag_reviews": ("reviews", "calls", "flags"),
+    "orphaned_reviews": ("reviews", "calls", "flags", "call_scores"),
     "customer_complaints": ("flags", "calls", "reviews"),
     "justified_complaints": ("flags", "calls", "reviews", "division_complaints"),
     "scorecards": ("scorecards_weekly",),
@@ -363,6 +395,12 @@ class Queries:
         """The latest verdict per target (view `latest_reviews`)."""
         where, params = _filters(target_type=target_type, call_id=call_ids)
         return self.table("latest_reviews", None, where=where, params=params)
+
+    def orphaned_reviews(self, *, call_ids: Sequence[str] | None = None) -> pa.Table:
+        """The latest verdicts whose target is gone (view `orphaned_reviews`), by call and target."""
+        where, params = _filters(call_id=call_ids)
+        return self.table("orphaned_reviews", None, where=where, order="call_id, target_type, target",
+                          params=params)
 
     def customer_complaints(self, *, week: str | None = None, status: str | None = None) -> pa.Table:
         where, params = _filters(iso_week=week, status=status)
