@@ -22,14 +22,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, PlainTextResponse
 
 from qa_pipeline.render import TEMPLATES_DIR as RENDER_TEMPLATES_DIR
-from webapp.callpage import Datasets
+from webapp.callpage import CallPages, Datasets
 from webapp.config import AppSettings
 from webapp.db import Database
 from webapp.media import PeaksCache, resolve_roots
 from webapp.middleware import SecurityHeaders, SessionGate
 from webapp.models import CallIndex
 from webapp.queue import FilterOptions
+from webapp.rescoring import Rescorer
 from webapp.scope import NotVisible
+from webapp.scorecards import WeeklyViews
 from webapp.security import Passwords
 from webapp.sync import Syncer
 from webapp.templating import STATIC_DIR, Pages
@@ -47,9 +49,34 @@ class AppState:
     pages: Pages
     passwords: Passwords
     options: FilterOptions
+    call_pages: CallPages
+    weekly: WeeklyViews
+    rescorer: Rescorer
     calls_roots: tuple[Path, ...] = ()
     audio_note: str | None = None  # why audio is off, when it is
     stop: threading.Event = field(default_factory=threading.Event)
+    _analysis: tuple | None = None  # (PipelineConfig, Resources) for "swap speakers", loaded on first use
+    _analysis_lock: threading.Lock = field(default_factory=threading.Lock)
+    swap_lock: threading.Lock = field(default_factory=threading.Lock)  # one "swap speakers" at a time
+
+    def analysis(self):
+        """The pipeline configuration and loaded analysis resources "swap speakers" re-analyses a call with:
+        `--config`, else the demo's for the demo data, else the defaults (loaded once, on the first swap)."""
+        with self._analysis_lock:
+            if self._analysis is None:
+                from qa_pipeline.config import load_config
+                from qa_pipeline.pipeline.resources import ResourcePool
+
+                path = self.settings.pipeline_config
+                if path is None:
+                    from qa_pipeline.cli import DEMO_CONFIG
+
+                    demo = resolve_roots([demo_calls_dir()])
+                    if demo and self.calls_roots == demo and DEMO_CONFIG.is_file():
+                        path = DEMO_CONFIG
+                config = load_config(str(path) if path else None)
+                self._analysis = (config, ResourcePool().for_config(config))
+            return self._analysis
 
 
 def demo_calls_dir() -> Path:
@@ -92,8 +119,25 @@ def create_app(settings: AppSettings, *, passwords: Passwords | None = None) -> 
     db = Database(settings.database_url)
     datasets = Datasets(settings.data_dir)
     options = FilterOptions()
-    state = AppState(settings=settings, db=db, datasets=datasets,
-                     syncer=Syncer(db, settings.data_dir, on_synced=options.clear), options=options,
+    call_pages = CallPages(datasets)
+    weekly = WeeklyViews(settings.data_dir, datasets, settings.rubric_path)
+
+    def on_synced(*_args) -> None:  # the datasets changed: every cache built from them goes
+        options.clear()
+        call_pages.clear()
+        weekly.clear()
+
+    syncer = Syncer(db, settings.data_dir, on_synced=on_synced)
+
+    def after_full_rescore() -> None:
+        syncer.sync()
+        call_pages.clear()
+
+    rescorer = Rescorer(db, datasets.folder, mode=settings.rescore, rubric_path=settings.rubric_path,
+                        call_rows=call_pages.flag_ids, on_changed=weekly.clear, after_full=after_full_rescore,
+                        min_interval_s=settings.rescore_min_interval_s)
+    state = AppState(settings=settings, db=db, datasets=datasets, syncer=syncer, options=options,
+                     call_pages=call_pages, weekly=weekly, rescorer=rescorer,
                      peaks=PeaksCache(datasets.folder, settings), pages=Pages(),
                      passwords=passwords or Passwords(time_cost=settings.argon2_time_cost,
                                                       memory_kib=settings.argon2_memory_kib))
@@ -112,10 +156,12 @@ def create_app(settings: AppSettings, *, passwords: Passwords | None = None) -> 
         if settings.sync_interval_s > 0:
             thread = threading.Thread(target=_sync_loop, args=(state,), name="queue-sync", daemon=True)
             thread.start()
+        rescorer.start()  # also exports what a previous process left pending
         try:
             yield
         finally:
             state.stop.set()
+            rescorer.stop()
             if thread is not None:
                 thread.join(timeout=5)
             datasets.close()

@@ -2,9 +2,12 @@
 change it (the table refuses UPDATE and DELETE: triggers in the initial migration, and an ORM guard in
 `webapp.models`).
 
-Actions written so far: login, login_failed, logout, viewed (a call page), played (the first audio request of a
-call view), user_added, user_changed, password_changed, user_disabled, synced. The lifecycle steps add judged
-(a verdict), changed (any other change: the old and new values in `detail`)."""
+Actions: login, login_failed, logout, viewed (a call page), played (the first audio request of a call view),
+user_added, user_changed, password_changed, user_disabled, synced; the evaluation lifecycle (`webapp.lifecycle`):
+judged (a first verdict), changed (a verdict or an evaluation changed), commented, submitted, acknowledged,
+disputed, resolved, each with the state or verdict `before` and `after` in `detail`; exported (verdicts written
+to the reviews dataset) and rescored (by the app itself, username "review-app"); roles_swapped, sample_created,
+calibration_created, calibration_closed, coaching_marked (`webapp.models.AUDIT_ACTIONS`)."""
 
 from __future__ import annotations
 

@@ -182,3 +182,44 @@ def build_call_page(call: CallIndex, rows: dict[str, list[dict]]) -> CallPage:
     return CallPage(call=call, info=info, row=row, lines=lines, flags=tuple(flags), compliance=tuple(compliance),
                     items=tuple(items), sentiment=tuple(rows["sentiment"]),
                     metrics=rows["metrics"][0] if rows["metrics"] else None, events=events)
+
+
+class CallPages:
+    """Built call pages by call_id (an LRU of `max_entries`): the evaluation's htmx updates re-render the panel
+    without reading the datasets again. Cleared by every sync that changed the index and after a swap."""
+
+    def __init__(self, datasets: Datasets, *, max_entries: int = 256):
+        import collections
+
+        self.datasets = datasets
+        self.max_entries = max_entries
+        self._cache: collections.OrderedDict[str, CallPage] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, call: CallIndex) -> CallPage:
+        with self._lock:
+            page = self._cache.get(call.call_id)
+            if page is not None:
+                self._cache.move_to_end(call.call_id)
+        if page is None or page.call.call_date != call.call_date:
+            page = build_call_page(call, self.datasets.call_rows(call))
+            with self._lock:
+                self._cache[call.call_id] = page
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
+        return page
+
+    def forget(self, call_id: str) -> None:
+        with self._lock:
+            self._cache.pop(call_id, None)
+
+    def clear(self, *_args) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def flag_ids(self, call: CallIndex) -> set[str]:
+        """The flag ids stored for the call now (read from its date partition, not the cache)."""
+        with self.datasets.queries() as q:
+            t = q.table("flags", ["flag_id"], where="call_id = $id", params={"id": call.call_id},
+                        partitions=[call.call_date])
+        return set(t.column("flag_id").to_pylist())

@@ -2,6 +2,7 @@
 CLI knows nothing of them).
 
     qa-pipeline serve --data DATA [--db URL] [--host 127.0.0.1] [--port 8000] [--calls DIR ...]
+                      [--dispute-window-days 7] [--rescore on-submit|flow] [--rubric FILE] [--config FILE]
     qa-pipeline users add USERNAME --role ROLE [--team T ...] [--agent-id A] [--unredacted] [--password-stdin]
     qa-pipeline users passwd USERNAME [--password-stdin]
     qa-pipeline users disable USERNAME
@@ -51,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     serve.add_argument("--sync-interval", type=float, default=60.0,
                        help="seconds between looks for changed datasets (0: only at start)")
+    serve.add_argument("--dispute-window-days", type=float, default=7.0,
+                       help="days after submission during which the agent (or their manager) may acknowledge or "
+                            "dispute an evaluation (default 7)")
+    serve.add_argument("--rescore", choices=("on-submit", "flow"), default="on-submit",
+                       help="on-submit (default): submitted and resolved verdicts are exported to the reviews "
+                            "dataset and the scorecards recomputed right after, in the background; flow: exported "
+                            "at once, rescored by the next `qa-pipeline rescore` / nightly flow")
+    serve.add_argument("--rubric", type=Path, help="the rubric the app rescores with (default: the default "
+                                                   "rubric; must be the one the stored scores were made with)")
+    serve.add_argument("--config", type=Path, help="the pipeline configuration \"swap speakers\" re-analyses "
+                                                   "calls with (default: the demo's for the demo data, else the "
+                                                   "defaults)")
     serve.add_argument("--log-level", default="info")
 
     users = sub.add_parser("users", help="accounts of the review app")
@@ -109,7 +122,8 @@ def _serve(args) -> int:
     roots = () if args.no_audio else (tuple(args.calls) if args.calls else None)
     secure = {"auto": None, "yes": True, "no": False}[args.secure_cookies]
     settings = AppSettings(data_dir=args.data, db_url=args.db, calls_roots=roots, cookie_secure=secure,
-                           sync_interval_s=args.sync_interval)
+                           sync_interval_s=args.sync_interval, dispute_window_days=args.dispute_window_days,
+                           rescore=args.rescore, rubric_path=args.rubric, pipeline_config=args.config)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     print(f"QA review app on http://{args.host}:{args.port}/ (data: {args.data}; database: "

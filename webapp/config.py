@@ -8,6 +8,8 @@ from pathlib import Path
 
 from webapp.db import default_url
 
+RESCORE_MODES = ("on-submit", "inline", "flow")
+
 
 @dataclass(frozen=True, slots=True)
 class AppSettings:
@@ -32,6 +34,18 @@ class AppSettings:
     password_min_length: for `users add` / `users passwd`.
     argon2_time_cost / argon2_memory_kib: the password hash's cost (argon2-cffi's defaults; tests lower them).
     peaks_per_second: waveform resolution of /calls/{id}/peaks.json (capped at `peaks_max`).
+    dispute_window_days: how long after an evaluation is submitted its agent (or their manager) may acknowledge or
+        dispute it; after that the buttons are gone and the request is refused.
+    rescore: when scorecards follow the verdicts. "on-submit": submitted and resolved verdicts are exported to the
+        `reviews` dataset at once and the scorecards and calibration recomputed right after, in the background
+        (`webapp.rescoring`); "inline": the same inside the request (tests, small data); "flow": verdicts are
+        exported at once, the scores follow with the next `qa-pipeline rescore` / nightly flow.
+    rescore_min_interval_s: background rescores start at least this long apart (and at least 9 times the last
+        run's length apart: see `webapp.rescoring.Rescorer`); verdicts are exported at once whatever it is.
+    rubric_path: the rubric the app rescores with (None: the default rubric); it must be the one the stored
+        scores were made with (the app checks the version and otherwise leaves rescoring to the flow).
+    pipeline_config: the pipeline configuration file "swap speakers" re-analyses a call with (scripts, lexicons,
+        companies); None: the demo's for the demo data, else the defaults.
     """
     data_dir: str | Path
     db_url: str | None = None
@@ -54,6 +68,17 @@ class AppSettings:
     peaks_per_second: int = 20
     peaks_max: int = 24_000
     page_sizes: tuple[int, ...] = field(default=(25, 50, 100))
+    dispute_window_days: float = 7.0
+    rescore: str = "on-submit"
+    rescore_min_interval_s: float = 30.0
+    rubric_path: Path | None = None
+    pipeline_config: Path | None = None
+
+    def __post_init__(self):
+        if self.rescore not in RESCORE_MODES:
+            raise ValueError(f"rescore must be one of {RESCORE_MODES}, not {self.rescore!r}")
+        if not self.dispute_window_days >= 0:
+            raise ValueError(f"dispute_window_days must be >= 0, not {self.dispute_window_days!r}")
 
     @property
     def database_url(self) -> str:

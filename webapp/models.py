@@ -33,8 +33,10 @@ CALIBRATION_MEMBER_ROLES = ("rater", "expert")
 SAMPLE_METHODS = ("random", "stratified", "manual")
 SEVERITIES = ("high", "medium", "low")
 REVIEW_STATES = ("unreviewed",) + EVALUATION_STATES
-# the audit log's actions; free text is allowed for later steps, these are the ones written so far
-AUDIT_ACTIONS = ("login", "login_failed", "logout", "viewed", "played", "judged", "changed", "user_added",
+# the audit log's actions (a plain string column: these are the ones the app writes)
+AUDIT_ACTIONS = ("login", "login_failed", "logout", "viewed", "played", "judged", "changed", "commented",
+                 "submitted", "acknowledged", "disputed", "resolved", "exported", "rescored", "roles_swapped",
+                 "sample_created", "calibration_created", "calibration_closed", "coaching_marked", "user_added",
                  "user_changed", "password_changed", "user_disabled", "synced")
 
 # constraint names fixed by convention: the migrations and the models agree on them, on every database
@@ -370,6 +372,22 @@ class CoachingMark(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     due_at: Mapped[dt.datetime | None] = mapped_column()
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class RoleSwap(Base):
+    """A "swap speakers" decision on a call whose agent/customer roles came out wrong. The datasets carry the
+    swap itself (`qa_pipeline.pipeline.swap`: the call's rows rewritten, `calls.role_method` "qa_swap"); this row
+    records who decided it, why, and what the roles were before, so the call page can show it and tell when a
+    reprocessing of the recording has decided the roles again."""
+    __tablename__ = "role_swaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(200), index=True)
+    by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column()
+    after: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 # ---- the index of the datasets (rebuilt by webapp.sync) ------------------------------------------------------

@@ -13,8 +13,11 @@ Scoping (what calls a user sees), by role:
 A call without a team is seen only by the all-teams roles (and by its agent). A call outside the user's scope is
 answered exactly like a call that does not exist (404), so ids cannot be probed.
 
-Capabilities (what a user may do) are in `CAPABILITIES`; `can(user, "review")`. Unredacted audio and text are a
-separate permission on the account (`can_view_unredacted`), not a role."""
+Capabilities (what a user may do) are in `CAPABILITIES`; `can(user, "review")`. The lifecycle's questions combine
+a capability with the call's scope, here too: `may_review` (judge a call), `may_answer` (acknowledge or dispute:
+the call's own agent, or a manager of its team), `may_resolve` (QA lead), `may_see_evaluation` (drafts are not
+shown to agents and managers), `can_see_team` (scorecards). Unredacted audio and text are a separate permission
+on the account (`can_view_unredacted`), not a role."""
 
 from __future__ import annotations
 
@@ -31,11 +34,14 @@ OWN_CALLS_ROLES = frozenset({"agent"})
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     "view_queue": frozenset({"admin", "qa_lead", "qa_reviewer", "trainer", "manager", "agent"}),
+    "view_evaluations": frozenset({"admin", "qa_lead", "qa_reviewer", "trainer", "manager", "agent"}),
     "review": frozenset({"admin", "qa_lead", "qa_reviewer"}),  # judge flags and items, submit evaluations
+    "swap_speakers": frozenset({"admin", "qa_lead", "qa_reviewer"}),  # roles came out wrong: swap and re-score
     "resolve_disputes": frozenset({"admin", "qa_lead"}),
-    "dispute": frozenset({"agent", "manager"}),  # acknowledge or dispute an evaluation
+    "dispute": frozenset({"agent", "manager"}),  # acknowledge or dispute an evaluation (own call / own team)
+    "sample": frozenset({"admin", "qa_lead"}),  # draw review samples
     "calibrate": frozenset({"admin", "qa_lead"}),  # run calibration sessions (raters are invited members)
-    "coach": frozenset({"admin", "qa_lead", "trainer"}),
+    "coach": frozenset({"admin", "qa_lead", "trainer"}),  # mark coaching examples
     "view_scorecards": frozenset({"admin", "qa_lead", "manager", "trainer"}),
     "manage_users": frozenset({"admin"}),
 }
@@ -126,5 +132,48 @@ def require(user: User, capability: str) -> None:
         raise PermissionError(f"{user.role} may not {capability}")
 
 
-__all__ = ["CAPABILITIES", "NotVisible", "Scope", "can", "can_see", "require", "require_call", "scope_of",
+def can_see_team(user: User, team: str | None) -> bool:
+    """May `user` see a team's scorecards (a manager or trainer: their teams; admin and QA lead: every team)?"""
+    if not can(user, "view_scorecards"):
+        return False
+    scope = scope_of(user)
+    return scope.agent_id is None and (scope.all_teams or (team is not None and team in scope.teams))
+
+
+def may_review(user: User, call: CallIndex) -> bool:
+    """May `user` judge this call (a standard evaluation): the review capability and the call in scope."""
+    return can(user, "review") and can_see(user, call.team, call.agent_id)
+
+
+def may_answer(user: User, call: CallIndex) -> bool:
+    """May `user` acknowledge or dispute an evaluation of this call: its agent (their own call), or a manager of
+    the call's team."""
+    if not can(user, "dispute") or not can_see(user, call.team, call.agent_id):
+        return False
+    return user.role != "agent" or (call.agent_id is not None and call.agent_id == user.agent_id)
+
+
+def may_resolve(user: User, call: CallIndex) -> bool:
+    return can(user, "resolve_disputes") and can_see(user, call.team, call.agent_id)
+
+
+def may_see_evaluation(user: User, call: CallIndex, state: str, kind: str = "standard") -> bool:
+    """Who sees an evaluation of a call they may see: a draft only its reviewers' side (the review capability);
+    an agent or a manager from submission on. Calibration evaluations are decided by the session (blind raters)."""
+    if not can_see(user, call.team, call.agent_id):
+        return False
+    if kind != "standard":
+        return False
+    return state != "draft" or can(user, "review")
+
+
+def require_capability(user: User, capability: str, call: CallIndex | None = None) -> None:
+    """`require`, and for a call, also that it is in the user's scope (NotVisible otherwise)."""
+    require(user, capability)
+    if call is not None and not can_see(user, call.team, call.agent_id):
+        raise NotVisible(call.call_id)
+
+
+__all__ = ["CAPABILITIES", "NotVisible", "Scope", "can", "can_see", "can_see_team", "may_answer", "may_resolve",
+           "may_review", "may_see_evaluation", "require", "require_call", "require_capability", "scope_of",
            "scoped", "visible_agents", "visible_teams"]

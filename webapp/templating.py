@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from qa_pipeline.render import make_environment
+from webapp.lifecycle import ANSWER_LABEL
 from webapp.scope import can
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -25,6 +26,7 @@ def make_app_environment() -> jinja2.Environment:
     env = make_environment()
     env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES_DIR)), env.loader])
     env.filters["pct"] = lambda v, digits=0: "–" if v is None else f"{100 * v:.{digits}f} %"
+    env.filters["answer"] = lambda v: ANSWER_LABEL.get(v or "", (v or "–").replace("_", " "))
     return env
 
 

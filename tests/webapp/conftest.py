@@ -178,3 +178,93 @@ def signed_in(client, username: str):
     r = login(client, username)
     assert r.status_code == 303, r.text
     return client
+
+
+# ---- the lifecycle's tests: the tiny data scored with the real rubric, inline rescoring, more accounts ----------
+
+MORE_USERS = {  # username -> (role, teams, agent_id)
+    "rev-alpha2": ("qa_reviewer", ("alpha",), None),
+    "mgr-beta": ("manager", (f"beta{XSS}",), None),
+    "trainer-alpha": ("trainer", ("alpha",), None),
+    "agent-a2": ("agent", (), "a2"),
+}
+WEEK = "2026-W48"
+
+
+def score_tiny(tiny: Tiny) -> None:
+    """Score the tiny data with the default rubric (its hand-written call_scores rows are replaced)."""
+    import shutil
+
+    from qa_pipeline.scoring.score import rescore
+
+    shutil.rmtree(tiny.data / "call_scores", ignore_errors=True)
+    rescore(tiny.data)
+
+
+@pytest.fixture
+def scored(tmp_path) -> Tiny:
+    tiny = build_tiny_data(tmp_path)
+    score_tiny(tiny)
+    return tiny
+
+
+@pytest.fixture
+def lapp(scored):
+    from webapp.app import create_app
+
+    return create_app(make_settings(scored, rescore="inline"))
+
+
+@pytest.fixture
+def lclient(lapp):
+    from fastapi.testclient import TestClient
+
+    from webapp.users import NewUser, add_user
+
+    with TestClient(lapp) as c:
+        add_users(lapp)
+        st = lapp.state.qa
+        with st.db.write() as s:
+            for name, (role, teams, agent) in MORE_USERS.items():
+                add_user(s, NewUser(username=name, role=role, password=PASSWORD, teams=teams, agent_id=agent),
+                         st.passwords, min_length=10)
+        yield c
+
+
+def as_user(client, username: str):
+    client.cookies.clear()
+    return signed_in(client, username)
+
+
+PANEL_VERSION = re.compile(r'id="evaluation"[^>]*data-version="(\d+)"')
+
+
+def panel_version(html: str) -> int:
+    m = PANEL_VERSION.search(html)
+    assert m, "no evaluation panel on the page"
+    return int(m.group(1))
+
+
+def eval_post(client, call_id: str, action: str, data: dict | None = None, *, version: int | None = None,
+              hx: bool = True, page_params: dict | None = None):
+    """POST an evaluation form of the call page as the browser would: the page's CSRF token and version."""
+    page = client.get(f"/calls/{call_id}", params=page_params or {})
+    assert page.status_code == 200, page.text
+    body = {"csrf_token": form_token(page.text),
+            "version": str(panel_version(page.text) if version is None else version)}
+    body.update({k: str(v) for k, v in (data or {}).items()})
+    headers = {"hx-request": "true"} if hx else {"accept": "text/html"}
+    return client.post(f"/calls/{call_id}/evaluation/{action}", data=body, headers=headers,
+                       follow_redirects=False)
+
+
+def cards(data) -> dict:
+    from qa_pipeline.store.folder import read_dataset
+
+    return {(r["agent_id"], r["iso_week"]): r for r in read_dataset(data, "scorecards_weekly").to_pylist()}
+
+
+def reviews(data) -> list[dict]:
+    from qa_pipeline.store.folder import read_dataset
+
+    return read_dataset(data, "reviews").to_pylist()

@@ -214,6 +214,7 @@ def test_review_state_follows_the_evaluations(app, client, tiny):
 
 def test_users_and_db_commands(tiny, monkeypatch, capsys):
     from flows.cli import main as qa_pipeline
+    from webapp.db import head_revision
 
     data = str(tiny.data)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
@@ -238,7 +239,7 @@ def test_users_and_db_commands(tiny, monkeypatch, capsys):
     assert qa_pipeline(["db", "sync", "--data", data]) == 0
     assert "3 calls, 4 items" in capsys.readouterr().out
     assert qa_pipeline(["db", "current", "--db", f"sqlite:///{tiny.data / 'review.sqlite3'}"]) == 0
-    assert capsys.readouterr().out.strip() == "0001"
+    assert capsys.readouterr().out.strip() == head_revision()
     with pytest.raises(SystemExit):
         qa_pipeline(["users", "add", "x", "--role", "janitor", "--data", data])
 

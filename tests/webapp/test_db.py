@@ -36,7 +36,7 @@ def test_migrations_create_exactly_the_models(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'r.sqlite3'}")
     assert db.current_revision() is None
     db.upgrade()
-    assert db.current_revision() == head_revision() == "0001"
+    assert db.current_revision() == head_revision() == "0002"
     assert _schema_diff(db) == []
     db.upgrade()  # idempotent
     db.dispose()

@@ -1,5 +1,6 @@
-"""A call: GET /calls/{call_id} (the page), /calls/{call_id}/peaks.json (the waveform), /audio/{call_id} (the
-recording, with HTTP Range for seeking). All three check the call against the user's scope first
+"""A call: GET /calls/{call_id} (the page, with its evaluation panel: `?calibration=<session>` for a rater's blind
+calibration evaluation, `?sample=<id>` when opened from a sample), /calls/{call_id}/peaks.json (the waveform),
+/audio/{call_id} (the recording, with HTTP Range for seeking). All three check the call against the user's scope first
 (`webapp.scope.require_call`: 404 when out of scope), and the audio against the allowed roots (`webapp.media`).
 
 Audit: each page view writes "viewed" and creates a call view whose id is in the page's audio URL; the first
@@ -12,25 +13,39 @@ import secrets
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from qa_pipeline.pipeline.swap import SWAP_METHOD
 from webapp import audit
-from webapp.callpage import build_call_page
+from webapp.lifecycle import LifecycleError, build_panel, targets_of
 from webapp.media import AudioUnavailable, audio_for
-from webapp.models import CallView, utcnow
+from webapp.models import ROOT_CAUSES, CallView, RoleSwap, User, utcnow
+from webapp.routes.coaching import marks_of_call
 from webapp.routes.common import app_state, client_ip, current_user
-from webapp.scope import require_call
+from webapp.routes.evaluations import mode_of
+from webapp.scope import can, require_call
 
 router = APIRouter()
 
 
 @router.get("/calls/{call_id}")
-def call_view(request: Request, call_id: str):
+def call_view(request: Request, call_id: str, calibration: str = "", sample: str = ""):
     st = app_state(request)
     user = current_user(request)
     with st.db.read() as s:
         call = require_call(s, user, call_id)
-    page = build_call_page(call, st.datasets.call_rows(call))
+    page = st.call_pages.get(call)
+    targets = targets_of(page)
+    mode = mode_of(calibration)
+    sample_id = int(sample) if sample.isdigit() else None
+    with st.db.read() as s:
+        try:
+            panel = build_panel(s, user, call, page, targets, mode, sample_id=sample_id)
+        except LifecycleError as e:
+            raise HTTPException(e.status, e.message) from e
+        swaps = list(s.execute(select(RoleSwap, User.display_name).join(User, User.id == RoleSwap.by_user_id)
+                               .where(RoleSwap.call_id == call.call_id).order_by(RoleSwap.at, RoleSwap.id)))
+        marks = marks_of_call(s, call.call_id) if can(user, "coach") else []
     audio_url = audio_message = variant = None
     try:
         source = audio_for(call, user, st.settings, st.calls_roots)
@@ -45,7 +60,11 @@ def call_view(request: Request, call_id: str):
     if audio_message is None:
         audio_url = f"/audio/{call.call_id}?view={view_id}"
     return st.pages.render(request, "call.html", page=page, audio_url=audio_url, audio_message=audio_message,
-                           audio_variant=variant, peaks_url=f"/calls/{call.call_id}/peaks.json")
+                           audio_variant=variant, peaks_url=f"/calls/{call.call_id}/peaks.json", panel=panel,
+                           audio=audio_url is not None, root_causes=ROOT_CAUSES, swaps=swaps,
+                           swapped_now=page.row.get("role_method") == SWAP_METHOD, marks=marks,
+                           criteria=sorted({t.criterion for t in targets.values() if t.criterion}
+                                           | {t.target_id for t in targets.values() if t.target_type == "item"}))
 
 
 @router.get("/calls/{call_id}/peaks.json")
