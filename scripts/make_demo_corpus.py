@@ -6,7 +6,8 @@
 writes
     <out>/calls/<stem>.<ext>    the audio (mostly Ogg/Opus; a few mu-law WAV, one MP3, one FLAC)
     <out>/calls/calls.csv       the manifest the pipeline ingests
-    <out>/truth/<stem>.json     turns with exact times, call metadata and the planted QA labels
+    <out>/truth/<stem>.json     turns with exact times, call metadata, the planted QA labels and the planted
+                                personal data (`pii`: entity type, turn, character and time span, value)
 
 The dialogues live in scripts/demo_dialogues.py. Only regenerating needs the speech tools; the pipeline itself
 never runs this script:
@@ -259,7 +260,36 @@ def full_call(call: dict) -> dict:
     c["company"] = D.COMPANIES[c["campaign"]]
     c["agent_voice"] = agent["voice_it"] if c["language"] == "it" else agent["voice"]
     c["ext"] = EXTENSIONS[c["format"]]
+    c["pii"] = [pii_item(x) for x in call.get("pii", ())]
     return c
+
+
+def pii_item(spec) -> dict:
+    """A planted piece of personal data: (type, words as spoken[, value[, group]])."""
+    kind, text, *rest = spec
+    return {"entity_type": kind, "text": text, "value": rest[0] if rest else text,
+            "group": rest[1] if len(rest) > 1 else None}
+
+
+def pii_spans(call: dict, turns: list[dict]) -> list[dict]:
+    """Every occurrence of each planted item in the turns (the longest first: "Collins" inside "Sarah Collins" is
+    not a second item), with its character span and its time span (proportional within the turn: the synthesized
+    speech has no word times)."""
+    placed: list[dict] = []
+    for item in sorted(call["pii"], key=lambda x: -len(x["text"])):
+        for i, t in enumerate(turns):
+            k = t["text"].find(item["text"])
+            while k >= 0:
+                end = k + len(item["text"])
+                if not any(p["turn"] == i and p["char_start"] < end and k < p["char_end"] for p in placed):
+                    n, dur = len(t["text"]), t["end"] - t["start"]
+                    placed.append({"turn": i, "speaker": t["speaker"], "entity_type": item["entity_type"],
+                                   "char_start": k, "char_end": end,
+                                   "start_s": round(t["start"] + dur * k / n, 3),
+                                   "end_s": round(t["start"] + dur * end / n, 3),
+                                   "text": item["text"], "value": item["value"], "group": item["group"]})
+                k = t["text"].find(item["text"], end)
+    return sorted(placed, key=lambda p: (p["turn"], p["char_start"]))
 
 
 def turn_parts(turn) -> tuple[str, str, dict]:
@@ -407,6 +437,7 @@ def truth_doc(call: dict, built: dict) -> dict:
                       "noise_dbfs": built["measured"]["noise_dbfs"]},
         "turns": built["turns"],
         "labels": labels,
+        "pii": pii_spans(call, built["turns"]),
     }
 
 
@@ -424,6 +455,9 @@ def check_calls(calls: list[dict]) -> None:
         assert (c["channels"] == 2) == (c["agent_channel"] in ("left", "right")), c["stem"]
         assert c["call_type"] in {"information", "order", "complaint", "support", "survey", "telesales_cold",
                                   "telesales_warm", "telesales_hot"}, c["stem"]
+        texts = [turn_parts(t)[1] for t in c["turns"]]
+        for item in c["pii"]:
+            assert any(item["text"] in t for t in texts), (c["stem"], item["text"])
 
 
 def main(argv: list[str] | None = None) -> int:

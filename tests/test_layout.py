@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "qa_pipeline"
 
 # Lowest first. A module may import its own layer and the layers below it, never one above.
-LAYERS = ["core", "store", "audio", "speech", "analysis", "scoring", "render", "pipeline", "cli"]
+LAYERS = ["core", "store", "audio", "speech", "analysis", "privacy", "scoring", "render", "pipeline", "cli"]
 CORE_MODULES = {"errors", "types", "config", "__init__"}
 # Never imported by the library, not even lazily inside a function.
 # Module-level registries filled at import time with code (not with loaded data): allowed.

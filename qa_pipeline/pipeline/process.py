@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -19,6 +20,8 @@ from qa_pipeline.errors import (
     W_LOW_ROLE_CONFIDENCE,
     W_SILENT,
 )
+from qa_pipeline.pipeline.protect import findings_of, protect, protect_reanalysis, reanalysis_fix
+from qa_pipeline.privacy.redact import Redactor, analysable
 from qa_pipeline.speech.metrics import conversation_metrics, talk_intervals
 from qa_pipeline.speech.roles import decide_roles, roles_from_channel, roles_uncertain
 from qa_pipeline.pipeline.resources import Resources
@@ -192,7 +195,7 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
     t0 = time.perf_counter()
     analysis = analyse_call(record, m_row, utterances, loudness, resources)
     stage("analysis", t0)
-    return CallResult(
+    result = CallResult(
         call_date=call_date_of(meta),
         calls=calls_row(record, analysis, analysis_hash=config.analysis_hash(), stage_seconds=timings),
         utterances=utterance_rows(meta.call_id, utterances, loudness, analysis.utterance_sentiment),
@@ -200,6 +203,11 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
         metrics=m_row,
         analysis=analysis_rows(meta.call_id, analysis),
     )
+    # what is written is redacted (the analysis above ran on the words as transcribed): pipeline/protect.py
+    t0 = time.perf_counter()
+    result = protect(result, utterances, analysis, config, resources, language=record.language, campaign=meta.campaign)
+    stage("privacy", t0)
+    return replace(result, calls={**result.calls, "stage_seconds": dict(timings)})
 
 
 def utterance_loudness(utterances, energy_db: np.ndarray, frame_s: float, stereo: bool) -> list[float | None]:
@@ -232,21 +240,33 @@ def call_facts(meta: CallMeta, language: str | None, duration_s: float, flags, m
 
 
 def reanalyse_stored(call_row: dict, utt_rows: list[dict], m_row: dict, config: PipelineConfig,
-                     resources: Resources) -> CallResult:
+                     resources: Resources, *, pii_rows: list[dict] | None = None,
+                     raw_texts: dict[int, str] | None = None) -> CallResult:
     """The analysis of a stored call again (scripts, lexicons or analysis options changed): new calls, utterances
-    and analysis rows from the stored ones; words and metrics are unchanged and not rewritten."""
+    and analysis rows from the stored ones; words, metrics and pii rows are unchanged and not rewritten.
+
+    The stored text is redacted: the analysis reads it with each label as a placeholder word, and its evidence
+    gets the labels back. With the original texts (`raw_texts`, kept under privacy.keep_raw_text) and the stored
+    findings (`pii_rows`), the original is analysed and its evidence redacted again."""
     meta = CallMeta(path=call_row["path"], call_id=call_row["call_id"], audio_sha256=call_row["audio_sha256"],
                     agent_id=call_row.get("agent_id"), team=call_row.get("team"), campaign=call_row.get("campaign"),
                     direction=call_row.get("direction"), call_type=call_row.get("call_type"))
-    utterances = utterances_from_rows(utt_rows)
+    stored = utterances_from_rows(utt_rows)
+    redactor = None
+    if raw_texts and all(u.index in raw_texts for u in stored):
+        utterances = tuple(replace(u, text=raw_texts[u.index]) for u in stored)
+        redactor = Redactor(utterances, findings_of(pii_rows or []))
+    else:
+        utterances = tuple(replace(u, text=analysable(u.text)) for u in stored)
     facts = call_facts(meta, call_row.get("language"), call_row["duration_s"], call_row.get("flags"), m_row)
     loudness = [r.get("loudness_db") for r in sorted(utt_rows, key=lambda r: r["utterance_index"])]
     analysis = analyse(facts, utterances, resources.analysis, loudness)
-    return CallResult(
+    result = CallResult(
         call_date=call_row["call_date"],
         calls=reanalysed_calls_row(call_row, analysis, analysis_hash=config.analysis_hash()),
-        utterances=utterance_rows(meta.call_id, utterances, loudness, analysis.utterance_sentiment),
+        utterances=utterance_rows(meta.call_id, stored, loudness, analysis.utterance_sentiment),
         words=[],
         metrics={},
         analysis=analysis_rows(meta.call_id, analysis),
     )
+    return protect_reanalysis(result, analysis, reanalysis_fix(redactor))

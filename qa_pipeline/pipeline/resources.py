@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from qa_pipeline.analysis.resources import AnalysisResources
 from qa_pipeline.config import PipelineConfig
+from qa_pipeline.privacy.detect import PrivacyResources
 from qa_pipeline.speech.models import SpeechModels
 
 
@@ -16,6 +17,7 @@ class Resources:
 
     speech: SpeechModels
     analysis: AnalysisResources
+    privacy: PrivacyResources | None = None  # the PII detector (loaded on its first use)
 
 
 class ResourcePool:
@@ -29,10 +31,14 @@ class ResourcePool:
         self.speech = speech or SpeechModels()
         self._lock = threading.Lock()
         self._analysis: dict[str, AnalysisResources] = {}
+        self._privacy: dict[str, PrivacyResources] = {}
 
     def for_config(self, config: PipelineConfig) -> Resources:
         key = config.analysis_hash()
+        privacy = repr(config.privacy)
         with self._lock:
             if key not in self._analysis:
                 self._analysis[key] = AnalysisResources(config.analysis)
-            return Resources(self.speech, self._analysis[key])
+            if privacy not in self._privacy:
+                self._privacy[privacy] = PrivacyResources(config.privacy)
+            return Resources(self.speech, self._analysis[key], self._privacy[privacy])

@@ -25,6 +25,8 @@ class CallResult:
     words: list[dict]
     metrics: dict
     analysis: dict = field(default_factory=dict)  # dataset name -> rows (compliance, events, flags, sentiment)
+    pii: list[dict] | None = None  # the pii dataset's rows (pipeline/protect.py); None: a re-analysis, stored ones stay
+    raw_utterances: list[dict] | None = None  # original texts for <data>/_restricted (privacy.keep_raw_text only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from qa_pipeline.pipeline.ingest import discover
 from qa_pipeline.pipeline.process import process_call, reanalyse_stored
 from qa_pipeline.pipeline.resources import ResourcePool, Resources
 from qa_pipeline.pipeline.rows import CallResult, call_date_of
+from qa_pipeline.privacy.restricted import raw_texts, remove_raw_utterances, write_raw_utterances
 from qa_pipeline.store.folder import DataFolder, is_uri, make_private_dirs, partition_of, read_dataset, remove_key, write_rows
 from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.schema import ANALYSIS_DATASETS
@@ -104,10 +105,12 @@ def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig, resour
 
     (call_row,) = rows("calls")
     (m_row,) = rows("metrics")
-    write_result(data_dir, reanalyse_stored(call_row, rows("utterances"), m_row, config, resources))
+    raw = raw_texts(data_dir, call_id) if config.privacy.keep_raw_text else {}
+    write_result(data_dir, reanalyse_stored(call_row, rows("utterances"), m_row, config, resources,
+                                            pii_rows=rows("pii") if raw else None, raw_texts=raw))
 
 
-PER_CALL_DATASETS = ("calls", "utterances", "words", "metrics", *ANALYSIS_DATASETS)
+PER_CALL_DATASETS = ("calls", "utterances", "words", "metrics", *ANALYSIS_DATASETS, "pii")
 """The datasets holding one file per call, keyed by its call_id."""
 
 
@@ -135,6 +138,15 @@ def write_result(data_dir: str | Path, result: CallResult, *, replaces: dict | N
     for name, rows in result.analysis.items():
         write_rows(data_dir, name, result.call_date, cid, rows)
         written.add(name)
+    if result.pii is not None:  # a processed call (a re-analysis leaves its findings and original text as they are)
+        write_rows(data_dir, "pii", result.call_date, cid, result.pii)
+        written.add("pii")
+        if result.raw_utterances is not None:  # privacy.keep_raw_text: owner-only, <data>/_restricted/
+            write_raw_utterances(data_dir, result.call_date, cid, result.raw_utterances)
+        else:
+            remove_raw_utterances(data_dir, cid)
+    elif replaces is not None:
+        remove_raw_utterances(data_dir, cid)
     if replaces is not None:
         for name in PER_CALL_DATASETS:
             if name != "calls" and name not in written:

@@ -18,6 +18,7 @@ from qa_pipeline.errors import Errors, IngestError
 from qa_pipeline.pipeline.ingest import _validated, read_text_file
 from qa_pipeline.speech.metrics import conversation_metrics
 from qa_pipeline.pipeline.process import analyse_call
+from qa_pipeline.pipeline.protect import protect
 from qa_pipeline.pipeline.resources import Resources
 from qa_pipeline.pipeline.rows import (
     CallRecord,
@@ -136,7 +137,7 @@ def import_transcript(path: Path, config: PipelineConfig, resources: Resources, 
     utterances = tuple(utterances)
     m_row = metrics_row(meta.call_id, metrics)
     analysis = analyse_call(record, m_row, utterances, None, resources)
-    return CallResult(
+    result = CallResult(
         call_date_of(meta),
         calls_row(record, analysis, analysis_hash=config.analysis_hash(), stage_seconds={}),
         utterance_rows(meta.call_id, utterances, None, analysis.utterance_sentiment),
@@ -144,3 +145,5 @@ def import_transcript(path: Path, config: PipelineConfig, resources: Resources, 
         m_row,
         analysis_rows(meta.call_id, analysis),
     )
+    # what is written is redacted (the analysis above ran on the text as imported): pipeline/protect.py
+    return protect(result, utterances, analysis, config, resources, language=meta.language, campaign=meta.campaign)

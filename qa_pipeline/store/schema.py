@@ -249,6 +249,30 @@ CALIBRATION = _schema(
     _f("computed_at", pa.timestamp("us", tz="UTC"), False),
 )
 
+PII = _schema(  # one row per finding of the PII detector (qa_pipeline/privacy): never the value itself
+    _f("call_id", pa.string(), False),
+    _f("utterance_index", pa.int32(), False),
+    _f("entity_type", pa.string(), False),  # CREDIT_CARD, IBAN, IT_FISCAL_CODE, PHONE_NUMBER, ... (config.PII_ENTITIES)
+    _f("start_s", pa.float64(), False),  # time span: the words' own times, or proportional within the utterance
+    _f("end_s", pa.float64(), False),
+    _f("char_start", pa.int32(), False),  # character span in the original (unredacted) utterance text
+    _f("char_end", pa.int32(), False),
+    _f("confidence", pa.float32(), False),
+    _f("detector", pa.string(), False),  # which recognizer found it (presidio:<name> or one of qa_pipeline.privacy's)
+)
+
+# The original utterance text, kept only with privacy.keep_raw_text, in the restricted folder `<data>/_restricted/`
+# (qa_pipeline.privacy.restricted): owner-only, read only by the review app's unredacted permission.
+UTTERANCES_RAW = _schema(
+    _f("call_id", pa.string(), False),
+    _f("utterance_index", pa.int32(), False),
+    _f("speaker", pa.string(), False),
+    _f("role", pa.string(), False),
+    _f("start_s", pa.float64(), False),
+    _f("end_s", pa.float64(), False),
+    _f("text", pa.string(), False),
+)
+
 DATASETS: dict[str, pa.Schema] = {
     "calls": CALLS,
     "utterances": UTTERANCES,
@@ -264,10 +288,14 @@ DATASETS: dict[str, pa.Schema] = {
     "reviews": REVIEWS,
     "division_complaints": DIVISION_COMPLAINTS,
     "calibration": CALIBRATION,
+    "pii": PII,
+    "utterances_raw": UTTERANCES_RAW,  # under <data>/_restricted/ only
 }
 # every dataset is hive-partitioned by call_date except these
 PARTITIONS = {"scorecards_weekly": "week", "calibration": "rubric", "division_complaints": "month"}
 ANALYSIS_DATASETS = ("compliance", "events", "flags", "sentiment")
+RESTRICTED_DIR = "_restricted"  # the folder of the restricted datasets inside a data folder
+RESTRICTED_DATASETS = ("utterances_raw",)  # written and read under RESTRICTED_DIR, never at the data folder's top
 
 
 def to_table(rows: Iterable[Mapping], schema: pa.Schema) -> pa.Table:

@@ -1,0 +1,540 @@
+"""The project's own recognizers, for what ASR writes and Presidio's patterns miss: numbers and codes said as words
+or letter by letter (normalize.py), also across consecutive utterances of one speaker; card expiry and security
+codes, only with their context words; e-mail addresses said aloud; names introduced by a phrase ("my name is",
+"mi chiamo", "Mr", "signora"); street addresses and postcodes.
+
+Validators come from python-stdnum (Luhn, IBAN, codice fiscale, partita IVA) and phonenumbers. Each recognizer
+returns `Hit`s: utterance, character span, entity type, confidence, detector name; never more."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from qa_pipeline.privacy.normalize import Run, Token, Unit, code_runs, fold, tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    utterance_index: int
+    char_start: int
+    char_end: int
+    entity_type: str
+    confidence: float
+    detector: str
+
+
+# --- context words (folded: lower case, no accents), per entity, both languages ------------------------------
+
+CONTEXT = {
+    "card": ("card", "credit", "debit", "visa", "mastercard", "amex", "carta", "credito", "debito", "bancomat",
+             "long number", "numero lungo"),
+    "expiry": ("expiry", "expiration", "expires", "expire", "exp date", "valid until", "valid thru", "valid through",
+               "end date", "scadenza", "scade", "valida fino", "data di fine"),
+    "cvv": ("security code", "cvv", "cvc", "cv2", "csc", "three digits", "3 digits", "last three", "on the back",
+            "codice di sicurezza", "codice di controllo", "tre cifre", "3 cifre", "sul retro", "dietro la carta"),
+    "iban": ("iban", "bank account", "conto", "bonifico", "coordinate bancarie", "sort code"),
+    "fiscal": ("codice fiscale", "fiscal code", "tax code", "cf"),
+    "vat": ("partita iva", "p iva", "piva", "p.iva", "vat number", "vat"),
+    "phone": ("phone", "your number", "my number", "contact number", "mobile", "cell", "call me", "reach me",
+              "landline", "telefono", "cellulare", "il mio numero", "suo numero", "recapito", "chiamare",
+              "chiamarmi", "fisso"),
+    "account": ("account number", "customer number", "customer id", "account id", "reference", "order number",
+                "order id", "username", "user name", "user id", "nome utente",
+                "policy number", "membership number", "member number", "contract number", "meter number",
+                "numero cliente", "codice cliente", "numero di contratto", "codice contratto", "numero ordine",
+                "numero della pratica", "numero pratica", "codice utente", "numero utente", "matricola"),
+    "postal": ("postcode", "post code", "postal code", "zip", "zip code", "cap", "codice postale", "address",
+               "indirizzo"),
+    "identity": ("carta d identita", "carta di identita", "documento", "identity card", "id card", "cie"),
+    "passport": ("passport", "passaporto"),
+    "licence": ("driving licence", "driver's license", "driving license", "licence number", "patente"),
+}
+
+
+def context_flags(texts: Sequence[str]) -> frozenset[str]:
+    """Which context groups are named in `texts` (the utterance and the ones before it)."""
+    joined = " " + " ".join(_words_only(fold(t)) for t in texts) + " "
+    return frozenset(k for k, words in CONTEXT.items() if any(f" {_words_only(w)} " in joined for w in words))
+
+
+def _words_only(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+# --- validators -------------------------------------------------------------------------------------------
+
+CF_SHAPE = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
+IBAN_SHAPE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
+UK_POSTCODE = re.compile(r"^(GIR0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\d[ABD-HJLNP-UW-Z]{2})$")
+IT_ID_CARD = re.compile(r"^(C[A-Z]\d{5}[A-Z]{2}|[A-Z]{2}\d{7}|\d{7}[A-Z]{2})$")
+IT_PASSPORT = re.compile(r"^[A-Z]{2}\d{7}$")
+IT_LICENCE = re.compile(r"^([A-Z]{2}\d{7}[A-Z]|U1[A-Z0-9]{7}[A-Z])$")
+
+
+def luhn_ok(digits: str) -> bool:
+    from stdnum import luhn
+
+    return luhn.is_valid(digits)
+
+
+def iban_ok(code: str) -> bool:
+    from stdnum import iban
+
+    return iban.is_valid(code)
+
+
+def fiscal_code_ok(code: str) -> bool:
+    from stdnum.it import codicefiscale
+
+    return len(code) == 16 and codicefiscale.is_valid(code)
+
+
+def vat_ok(digits: str) -> bool:
+    from stdnum.it import iva
+
+    return iva.is_valid(digits)
+
+
+def phone_ok(number: str, regions: Sequence[str]) -> bool:
+    """A valid phone number for one of `regions` (or anywhere, with its + prefix)."""
+    import phonenumbers
+
+    digits = number.lstrip("+")
+    if not 6 <= len(digits) <= 15:
+        return False
+    candidates = [("+" + digits, None)] if number.startswith("+") else []
+    if digits.startswith("00"):
+        candidates.append(("+" + digits[2:], None))
+    candidates += [(digits, r) for r in regions]
+    for text, region in candidates:
+        try:
+            parsed = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return True
+    return False
+
+
+PHONE_REGIONS = {"en": ("GB", "US", "IT"), "it": ("IT", "GB", "US")}
+
+
+def classify_code(chars: str, ctx: frozenset[str], language: str, *, whole: bool = True
+                  ) -> list[tuple[str, float, str]]:
+    """What a number or code (digits, '+', upper-case letters) can be: (entity, confidence, detector) each.
+
+    whole: `chars` is everything said in a row (not a part of a longer number): only then may a type known by its
+    context alone (expiry, security code, postal code, account number) be given, never to a piece of a number."""
+    out: list[tuple[str, float, str]] = []
+    plus = chars.startswith("+")
+    body = chars[1:] if plus else chars
+    if not body or "+" in body:
+        return out
+    n = len(body)
+    if body.isdigit():
+        if not plus:
+            if 13 <= n <= 19 and body[0] in "23456" and luhn_ok(body):
+                out.append(("CREDIT_CARD", 0.95 if "card" in ctx else 0.85, "code:luhn"))
+            elif "card" in ctx and 14 <= n <= 19 and whole:
+                out.append(("CREDIT_CARD", 0.6, "code:card_context"))
+            if n == 11 and vat_ok(body):
+                out.append(("IT_VAT_CODE", 0.9 if "vat" in ctx else 0.45, "code:partita_iva"))
+            if whole and "expiry" in ctx and _expiry_ok(body):
+                out.append(("CARD_EXPIRY", 0.8, "context:expiry"))
+            if whole and "cvv" in ctx and n in (3, 4):
+                out.append(("CARD_SECURITY_CODE", 0.8, "context:cvv"))
+            if whole and "postal" in ctx and n == 5:
+                out.append(("ADDRESS", 0.7, "code:postal_code"))
+            if whole and "account" in ctx and n >= 5:
+                out.append(("ACCOUNT_NUMBER", 0.7, "code:account_context"))
+            elif whole and n >= 9:
+                out.append(("ACCOUNT_NUMBER", 0.55, "code:long_number"))
+        if 6 <= n <= 15 and not (n >= 13 and luhn_ok(body) and not plus):
+            if phone_ok(chars, PHONE_REGIONS.get(language, ("GB", "US", "IT"))):
+                conf = 0.85 if "phone" in ctx else 0.6 if "account" in ctx else 0.7  # "order id: 33489..."
+                out.append(("PHONE_NUMBER", conf, "code:phone"))
+            elif whole and "phone" in ctx and 9 <= n <= 13 and (plus or body[0] in "03" or n == 10):
+                out.append(("PHONE_NUMBER", 0.6, "code:phone_context"))  # ASR got a digit wrong
+        return out
+    if plus:
+        return out
+    if IBAN_SHAPE.match(body):
+        if iban_ok(body):
+            out.append(("IBAN", 1.0, "code:iban"))
+        elif "iban" in ctx:
+            out.append(("IBAN", 0.6, "code:iban_context"))
+    if n == 16 and CF_SHAPE.match(body):
+        if fiscal_code_ok(body):
+            out.append(("IT_FISCAL_CODE", 1.0, "code:codice_fiscale"))
+        elif "fiscal" in ctx:
+            out.append(("IT_FISCAL_CODE", 0.6, "code:fiscal_context"))
+    if UK_POSTCODE.match(body) and n >= 5:
+        out.append(("ADDRESS", 0.9 if "postal" in ctx else 0.75, "code:uk_postcode"))
+    if "identity" in ctx and IT_ID_CARD.match(body):
+        out.append(("IT_IDENTITY_CARD", 0.75, "context:identity_card"))
+    if "passport" in ctx and IT_PASSPORT.match(body):
+        out.append(("IT_PASSPORT", 0.75, "context:passport"))
+    if "licence" in ctx and IT_LICENCE.match(body):
+        out.append(("IT_DRIVER_LICENSE", 0.75, "context:driver_license"))
+    digits = sum(c.isdigit() for c in body)
+    if whole and "account" in ctx and n >= 5 and digits >= 3:
+        out.append(("ACCOUNT_NUMBER", 0.7, "code:account_context"))
+    return out
+
+
+def _expiry_ok(d: str) -> bool:
+    """MMYY, MMYYYY, MYY (08/27, 08/2027, 8 27)."""
+    if len(d) == 4:
+        return 1 <= int(d[:2]) <= 12
+    if len(d) == 6:
+        return 1 <= int(d[:2]) <= 12 and d[2:4] == "20"
+    if len(d) == 3:
+        return 1 <= int(d[0]) <= 9
+    return False
+
+
+# --- runs, in one utterance or across a speaker's consecutive utterances ----------------------------------------
+
+Piece = tuple[int, Unit]  # (utterance index, unit)
+
+
+def run_hits(pieces: Sequence[Piece], ctx: frozenset[str], language: str, *, min_span: int = 1,
+             max_units: int = 48) -> list[Hit]:
+    """Every unit range of `pieces` that reads as a number or code of some entity, one Hit per utterance it spans.
+
+    min_span: only ranges spanning at least this many utterances (2 for chains across utterances)."""
+    hits: list[Hit] = []
+    units = list(pieces)[:max_units * 4]
+    n = len(units)
+    for i in range(n):
+        chars = ""
+        for j in range(i, min(n, i + max_units)):
+            chars += units[j][1].chars
+            if len(chars.lstrip("+")) > 34:
+                break
+            if len(chars) < 3:
+                continue
+            utts = sorted({u for u, _ in units[i:j + 1]})
+            if len(utts) < min_span:
+                continue
+            whole = i == 0 and j == n - 1
+            for entity, conf, detector in classify_code(chars, ctx, language, whole=whole):
+                for u in utts:
+                    part = [unit for uu, unit in units[i:j + 1] if uu == u]
+                    hits.append(Hit(u, part[0].start, part[-1].end, entity, conf, detector))
+    return hits
+
+
+EDGE_WORDS = {"and", "then", "e", "poi", "yes", "yeah", "si", "okay", "ok", "so", "quindi", "allora", "the", "rest",
+              "is", "it's", "it", "continuing", "ancora"}
+
+
+def _edge_ok(text: str, start: int, end: int, *, leading: bool) -> bool:
+    """Whether a run sits at the edge of its utterance: at most 3 connecting words before (leading) or only
+    punctuation and connecting words after it."""
+    rest = text[:start] if leading else text[end:]
+    words = [t.text for t in tokens(rest) if t.text.isalnum()]
+    if leading:
+        return len(words) <= 3
+    return len(words) <= 3 and all(fold(w) in EDGE_WORDS for w in words)
+
+
+def chain_hits(utterances: Sequence, runs: dict[int, list[Run]], language: str,
+               ctx_of: Callable[[int], frozenset[str]], *, max_gap_s: float = 30.0, max_chain: int = 6) -> list[Hit]:
+    """Numbers and codes said across consecutive utterances of one speaker ("four one one one" / "mm-hmm" / "one one
+    one one ..."): the run closing one utterance joined to the run opening the speaker's next one, up to
+    `max_chain` utterances, validated as one."""
+    hits: list[Hit] = []
+    by_speaker: dict[str, list] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.speaker, []).append(u)
+    for seq in by_speaker.values():
+        chain: list[Piece] = []
+        chain_utts: list[int] = []
+        prev = None
+        for u in seq:
+            rs = runs.get(u.index, [])
+            first = rs[0] if rs and _edge_ok(u.text, rs[0].start, rs[0].end, leading=True) else None
+            joined = False
+            if chain and first is not None and prev is not None and u.start - prev.end <= max_gap_s \
+                    and len(chain_utts) < max_chain and _only_backchannel(utterances, prev.index, u.index):
+                chain.extend((u.index, x) for x in first.units)
+                chain_utts.append(u.index)
+                joined = True
+            if not joined:
+                if len(chain_utts) >= 2:
+                    hits += _chain_validate(chain, chain_utts, language, ctx_of)
+                chain, chain_utts = [], []
+            last = rs[-1] if rs else None
+            if last is not None and _edge_ok(u.text, last.start, last.end, leading=False):
+                if not joined:
+                    chain = [(u.index, x) for x in last.units]
+                    chain_utts = [u.index]
+                elif last is not first:  # the utterance holds a second run: the chain goes on from that one
+                    if len(chain_utts) >= 2:
+                        hits += _chain_validate(chain, chain_utts, language, ctx_of)
+                    chain = [(u.index, x) for x in last.units]
+                    chain_utts = [u.index]
+            elif joined:
+                if len(chain_utts) >= 2:
+                    hits += _chain_validate(chain, chain_utts, language, ctx_of)
+                chain, chain_utts = [], []
+            prev = u
+        if len(chain_utts) >= 2:
+            hits += _chain_validate(chain, chain_utts, language, ctx_of)
+    return hits
+
+
+def _only_backchannel(utterances: Sequence, a: int, b: int) -> bool:
+    """Between utterances a and b of one speaker, the others said at most two short things ("mm-hmm", "okay",
+    "go on", "sì"): the speaker was still reading the same number."""
+    between = [u for u in utterances if a < u.index < b]
+    return len(between) <= 2 and all(len([t for t in tokens(u.text) if t.text.isalnum()]) <= 3 for u in between)
+
+
+def _chain_validate(chain: list[Piece], utts: list[int], language: str,
+                    ctx_of: Callable[[int], frozenset[str]]) -> list[Hit]:
+    ctx = frozenset().union(*(ctx_of(u) for u in utts))
+    return run_hits(chain, ctx, language, min_span=2)
+
+
+# --- e-mail said aloud ----------------------------------------------------------------------------------------
+
+AT_WORDS = {"at", "chiocciola", "@"}
+DOT_WORDS = {"dot", "punto"}
+JOIN_WORDS = {"underscore": "_", "dash": "-", "hyphen": "-", "trattino": "-", "meno": "-"}
+
+
+def spoken_email_hits(index: int, text: str, suffix_ok: Callable[[str], bool]) -> list[Hit]:
+    """"mario dot rossi at gmail dot com", "mario punto rossi chiocciola gmail punto it", "mario.rossi at
+    gmail.com": a local part, an at, and a domain of at least two labels whose last one is a public suffix
+    (`suffix_ok`, from tldextract's bundled list)."""
+    toks = tokens(text)
+    hits: list[Hit] = []
+
+    def connector(k: int) -> str | None:
+        t = toks[k]
+        low = fold(t.text)
+        if low in DOT_WORDS:
+            return "."
+        if t.text in (".", "_", "-") and 0 < k < len(toks) - 1 and toks[k - 1].end == t.start \
+                and t.end == toks[k + 1].start:
+            return t.text
+        if low in JOIN_WORDS:
+            return JOIN_WORDS[low]
+        if low == "trattino" and k + 1 < len(toks) and fold(toks[k + 1].text) == "basso":
+            return "_"
+        return None
+
+    def word(k: int) -> bool:
+        return 0 <= k < len(toks) and toks[k].text.isalnum()
+
+    for k, t in enumerate(toks):
+        low = fold(t.text)
+        if low not in AT_WORDS or k == 0 or k + 1 >= len(toks):
+            continue
+        # domain: label (connector label)+
+        j = k + 1
+        if fold(toks[j].text) == "sign":  # "at sign"
+            j += 1
+        if not word(j):
+            continue
+        labels = [toks[j].text]
+        end = j
+        while end + 2 < len(toks) and connector(end + 1) == "." and word(end + 2):
+            labels.append(toks[end + 2].text)
+            end += 2
+        if len(labels) < 2:
+            continue
+        domain = ".".join(x.lower() for x in labels)
+        if not suffix_ok(domain):
+            continue
+        # local part: word (connector word)* going left
+        i = k - 1
+        if not word(i):
+            continue
+        start = i
+        while start - 2 >= 0 and connector(start - 1) is not None and word(start - 2):
+            start -= 2
+        if fold(toks[start].text) in ("is", "e", "è", "it's", "email", "mail"):
+            continue
+        hits.append(Hit(index, toks[start].start, toks[end].end, "EMAIL_ADDRESS", 0.9, "email:spoken"))
+    return hits
+
+
+# --- names by their introduction ------------------------------------------------------------------------------
+
+TITLES = {"mr", "mrs", "ms", "miss", "mister", "missus", "dr", "doctor", "sir", "madam", "signor", "signore",
+          "signora", "signorina", "sig", "sig.ra", "dottor", "dottore", "dottoressa", "dott", "dott.ssa",
+          "avvocato", "ingegner", "ingegnere", "professor", "professoressa"}
+INTRO = {
+    "en": (("my", "name", "is"), ("my", "name's"), ("name", "is"), ("this", "is"), ("i'm",), ("i", "am"),
+           ("speaking", "with"), ("calling", "for"), ("in", "the", "name", "of"), ("it's",)),
+    "it": (("mi", "chiamo"), ("il", "mio", "nome", "è"), ("il", "mio", "nome", "e"), ("sono",), ("parlo", "con"),
+           ("a", "nome", "di"), ("intestato", "a"), ("intestata", "a"), ("cognome",), ("nome", "e", "cognome")),
+}
+# after these the name may be written in lower case (ASR or a lower-cased transcript): the words must not be common
+LOWER_OK = {("my", "name", "is"), ("my", "name's"), ("mi", "chiamo"), ("il", "mio", "nome", "è"), ("a", "nome", "di"),
+            ("cognome",), ("nome", "e", "cognome")}
+NOT_NAMES = {
+    "en": {"here", "there", "sorry", "fine", "good", "great", "calling", "speaking", "afraid", "not", "just",
+           "so", "very", "really", "happy", "glad", "sure", "okay", "ok", "looking", "trying", "going", "interested",
+           "the", "a", "an", "your", "my", "from", "with", "at", "on", "in", "of", "and", "but", "about", "still",
+           "also", "having", "thinking", "ringing", "phoning", "back", "new", "existing", "customer", "bank",
+           "what", "who", "it", "that", "this", "calling", "hello", "hi", "yes", "no", "thanks", "thank"},
+    "it": {"io", "qui", "qua", "stato", "stata", "contento", "contenta", "molto", "davvero", "sicuro", "sicura",
+           "già", "gia", "ancora", "solo", "un", "una", "il", "la", "lo", "di", "da", "del", "della", "in", "a",
+           "e", "che", "non", "sì", "si", "no", "cliente", "proprio", "qua", "arrabbiato", "arrabbiata",
+           "interessato", "interessata", "disponibile", "pronto", "pronta", "d'accordo", "grazie", "buongiorno",
+           "buonasera", "salve", "ciao", "lieto", "lieta", "felice", "tranquillo", "tranquilla"},
+}
+
+
+def _is_name_word(t: Token, language: str, lower_ok: bool, stop: set[str]) -> bool:
+    w = t.text
+    if not w.isalpha() or len(w) < 2 or fold(w) in NOT_NAMES.get(language, set()) or fold(w) in stop:
+        return False
+    if w[0].isupper() and not w.isupper():
+        return True
+    return lower_ok and w.islower() and len(w) >= 3
+
+
+NAME_QUESTIONS = ("your name", "full name", "who am i speaking", "who i'm speaking", "il suo nome", "come si chiama",
+                  "nome e cognome", "a chi intestato")
+
+
+def answered_name_hits(index: int, text: str, question: str | None, language: str, stop: set[str],
+                       allowed: set[str]) -> list[Hit]:
+    """A short answer to "may I have your name?": its capitalised words ("Crystal Minh")."""
+    if not question or not any(q in fold(question) for q in NAME_QUESTIONS):
+        return []
+    toks = [t for t in tokens(text) if t.text.isalnum()]
+    if not 1 <= len(toks) <= 5:
+        return []
+    names = [t for t in toks if _is_name_word(t, language, False, stop) and fold(t.text) not in allowed]
+    if not names or len(names) > 3:
+        return []
+    return [Hit(index, names[0].start, names[-1].end, "PERSON", 0.75, "name:answer")]
+
+
+def name_hits(index: int, text: str, language: str, stop: set[str], allowed: set[str]) -> list[Hit]:
+    """Names after an introduction ("my name is Mario Rossi", "mi chiamo Anna", "sono Giulia") or a title ("Mr
+    Harris", "signora Bianchi"): one or two name words (capitalised; lower case only after an unambiguous
+    introduction)."""
+    toks = tokens(text)
+    folded = [fold(t.text) for t in toks]
+    hits: list[Hit] = []
+    k = 0
+    while k < len(toks):
+        matched = None
+        for phrase in INTRO.get(language, ()):
+            n = len(phrase)
+            if tuple(folded[k:k + n]) == tuple(fold(p) for p in phrase):
+                matched = (phrase, n)
+                break
+        title = folded[k] in TITLES and (k + 1 < len(toks))
+        if title and k + 1 < len(toks) and toks[k + 1].text == ".":
+            k += 1  # "Mr. Harris"
+        if matched is None and not title:
+            k += 1
+            continue
+        n = matched[1] if matched else 1
+        lower_ok = bool(matched) and matched[0] in LOWER_OK
+        j = k + n
+        names = []
+        while j < len(toks) and len(names) < 3 and _is_name_word(toks[j], language, lower_ok, stop) \
+                and fold(toks[j].text) not in allowed:
+            names.append(toks[j])
+            j += 1
+        if language == "en" and matched and matched[0] in (("this", "is"), ("i'm",), ("i", "am"), ("it's",)) \
+                and names and not names[0].text[0].isupper():
+            names = []
+        if names:
+            conf = 0.85 if (title or lower_ok) else 0.7
+            hits.append(Hit(index, names[0].start, names[-1].end, "PERSON", conf,
+                            "name:title" if title and not matched else "name:introduction"))
+            k = j
+        else:
+            k += n
+    return hits
+
+
+# --- addresses ------------------------------------------------------------------------------------------------
+
+STREET_EN = {"street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "close", "way", "court",
+             "ct", "place", "pl", "crescent", "terrace", "grove", "gardens", "boulevard", "blvd", "square", "row",
+             "hill", "park", "mews", "walk"}
+STREET_IT = {"via", "viale", "piazza", "corso", "vicolo", "largo", "piazzale", "strada", "contrada", "località",
+             "localita", "borgo", "lungomare", "circonvallazione"}
+CITY_INTRO_IT = (("abito", "a"), ("abito", "in"), ("vivo", "a"), ("vivo", "in"), ("residente", "a"),
+                 ("residente", "in"), ("comune", "di"), ("città", "di"), ("citta", "di"))
+
+
+def address_hits(index: int, text: str, language: str, runs: list[Run]) -> list[Hit]:
+    """Street addresses: "12 Baker Street", "twenty two Acacia Avenue", "6821 1st ave" (a number, up to four words,
+    a street word); "via Roma 12", "in via Garibaldi, numero 5", "piazza Duomo tre"; Italian towns after
+    "abito a", "residente in" (LOCATION)."""
+    toks = tokens(text)
+    folded = [fold(t.text) for t in toks]
+    hits: list[Hit] = []
+    number_at = {}
+    for r in runs:
+        for u in r.units:
+            if u.chars.isdigit() or (u.kind == "alnum" and u.chars[:1].isdigit()):
+                number_at[u.start] = u
+    # English: <number> <words> <street word>
+    for k, t in enumerate(toks):
+        unit = number_at.get(t.start)
+        if unit is None:
+            continue
+        j = k
+        while j < len(toks) and toks[j].end <= unit.end:
+            j += 1
+        words = 0
+        while j < len(toks) and words < 4 and toks[j].text.isalnum() and folded[j] not in STREET_EN:
+            j += 1
+            words += 1
+        if words and j < len(toks) and folded[j] in STREET_EN:
+            hits.append(Hit(index, unit.start, toks[j].end, "ADDRESS", 0.85, "address:street"))
+    # Italian: <street word> <name words> [,] [numero|n|n.] <number>
+    for k, t in enumerate(toks):
+        if folded[k] not in STREET_IT or k + 1 >= len(toks):
+            continue
+        j = k + 1
+        names = 0
+        while j < len(toks) and names < 4 and toks[j].text.isalpha() and (
+                toks[j].text[0].isupper() or names and folded[j] in ("di", "del", "della", "dei", "degli", "delle")):
+            j += 1
+            names += 1
+        if not names:
+            continue
+        end = toks[j - 1].end
+        m = j
+        while m < len(toks) and (toks[m].text in (",", ".") or folded[m] in ("numero", "n", "civico")):
+            m += 1
+        if m < len(toks) and toks[m].start in number_at:
+            end = number_at[toks[m].start].end
+        hits.append(Hit(index, t.start, end, "ADDRESS", 0.85 if end > toks[j - 1].end else 0.7, "address:street"))
+        after = next((x for x, tk in enumerate(toks) if tk.start >= end), None)
+        while after is not None and after < len(toks) and toks[after].text in (",", "."):
+            after += 1
+        if after is not None and after + 1 < len(toks) and folded[after] in ("a", "di", "in") \
+                and toks[after + 1].text[:1].isupper() and toks[after + 1].text.isalpha():
+            hits.append(Hit(index, toks[after + 1].start, toks[after + 1].end, "LOCATION", 0.7, "location:address"))
+    if language == "it":
+        for k in range(len(toks)):
+            for phrase in CITY_INTRO_IT:
+                n = len(phrase)
+                if tuple(folded[k:k + n]) == phrase and k + n < len(toks) and toks[k + n].text[:1].isupper() \
+                        and toks[k + n].text.isalpha():
+                    e = k + n
+                    while e + 1 < len(toks) and toks[e + 1].text[:1].isupper() and toks[e + 1].text.isalpha():
+                        e += 1
+                    hits.append(Hit(index, toks[k + n].start, toks[e].end, "LOCATION", 0.7, "location:introduction"))
+    return hits
+
+
+def utterance_runs(utterances: Sequence, language: str) -> dict[int, list[Run]]:
+    return {u.index: code_runs(u.text, language, u.index) for u in utterances}
