@@ -236,6 +236,22 @@ class PrivacyOptions:
     allow: tuple[str, ...] = ()
     """Words and names never redacted (brand names, product names); the call's analysis.companies are always
     allowed."""
+    audio: bool = _added(True)
+    """Write a redacted copy of each recording with findings (`<data>/redacted_audio/<call_date>/<key>.<ext>`):
+    every finding's time span, padded by `audio_margin_ms`, replaced by silence or a tone (qa_pipeline.privacy.
+    audio). The review app plays it to users without the unredacted permission; coaching packs cut from it."""
+    audio_margin_ms: float = _added(250.0)
+    """Padding on each side of a finding's word times (word times are imprecise)."""
+    audio_fill: str = _added("silence")
+    """What replaces a muted span: `silence` (digital zero) or `tone` (a 1 kHz beep at -20 dBFS)."""
+    audio_format: str = _added("opus")
+    """The redacted copy's format: `opus` (Ogg/Opus, small) or `wav` (16-bit PCM)."""
+    audio_verify: bool = _added(True)
+    """Re-transcribe each muted span's neighbourhood (+-2 s) with the same ASR and search it again; a finding
+    there (a residual) mutes the whole utterance and flags the call (W008)."""
+    retention_days: int | None = field(default=None, metadata={"hash": "never"})
+    """Calls whose date is older than this many days are erased by the nightly flow (`qa-pipeline forget
+    --before`); None: kept."""
 
     def __post_init__(self):
         unknown = [e for e in self.entities if e not in PII_ENTITIES]
@@ -246,6 +262,16 @@ class PrivacyOptions:
             raise ConfigError(Errors.E608, key="privacy.languages", value=self.languages,
                               rule=f"one or more of {', '.join(PII_LANGUAGES)}")
         _in_range("privacy.min_score", self.min_score, 0.0, 1.0)
+        _in_range("privacy.audio_margin_ms", self.audio_margin_ms, 0.0, 5000.0)
+        if self.audio_fill not in ("silence", "tone"):
+            raise ConfigError(Errors.E608, key="privacy.audio_fill", value=self.audio_fill,
+                              rule="must be silence or tone")
+        if self.audio_format not in ("opus", "wav"):
+            raise ConfigError(Errors.E608, key="privacy.audio_format", value=self.audio_format,
+                              rule="must be opus or wav")
+        if self.retention_days is not None and not (isinstance(self.retention_days, int) and self.retention_days >= 1):
+            raise ConfigError(Errors.E608, key="privacy.retention_days", value=self.retention_days,
+                              rule="a whole number of days, at least 1 (or null: kept)")
         scores = self.min_scores
         if isinstance(scores, dict):
             scores = tuple(scores.items())
@@ -408,7 +434,8 @@ def _hashed(options) -> dict:
     """The options as hashed: all of them, less those added since (`_added`) while they keep their default."""
     values = dataclasses.asdict(options)
     for f in dataclasses.fields(options):
-        if f.metadata.get("hash") == "when_set" and getattr(options, f.name) == f.default:
+        if f.metadata.get("hash") == "never" or (
+                f.metadata.get("hash") == "when_set" and getattr(options, f.name) == f.default):
             del values[f.name]
     return values
 

@@ -231,6 +231,12 @@ class Errors:
             "write it like 2026-W48")
     E642 = ("{data_dir}: no weekly scorecards yet",
             "run `qa-pipeline rescore --data {data_dir}`")
+    E650 = ("{data_dir}: no stored call matches {what}",
+            "check the call id (`calls` dataset) or the date; nothing was erased")
+    E651 = ("--before {value!r} is not a date ({error})",
+            "write it as YYYY-MM-DD; calls of earlier dates are erased")
+    E652 = ("{data_dir}: no call matches the coaching pack's filters ({filters})",
+            "widen the filters (--agent, --team, --criterion, --week) or check the calls were scored")
     E660 = ("--task-runner {runner} needs the Prefect flows",
             "use the `qa-pipeline` command (flows.cli), not `python -m qa_pipeline.cli`")
     E661 = ("object-store calls or data (s3://...) are handled by the flow",
@@ -278,6 +284,8 @@ class Warnings:
             "check who is the agent in the transcript; give agent_channel in the metadata for stereo calls")
     W007 = ("declared mono, file is stereo",
             "fix the channels column of the manifest (or the sidecar); the call was processed as stereo")
+    W008 = ("redaction residual: personal data still heard in the redacted audio",
+            "listen to the redacted copy; the whole utterance was muted, check the pii findings of the call")
 
 
 # Codes no longer raised, and where their meaning went (a retired code is never given a new meaning).
@@ -386,3 +394,4 @@ W_UNKNOWN_AGENT = Warnings.W004.flag
 W_MISSING_METADATA = Warnings.W005.flag
 W_LOW_ROLE_CONFIDENCE = Warnings.W006.flag
 W_DECLARED_MONO_IS_STEREO = Warnings.W007.flag
+W_REDACTION_RESIDUAL = Warnings.W008.flag

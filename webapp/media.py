@@ -6,11 +6,11 @@ outside, `..`, a symlink pointing out, a URI) is refused. The app's own files co
 (`webapp.app`); nothing else on disk is reachable by URL.
 
 **Redacted or original.** A user with `can_view_unredacted` gets the original recording. Everyone else gets the
-redacted copy: `redacted_audio_path` is where it will be, and returns None until the privacy issue creates
-redacted copies (TODO(privacy): the copies' location under the data folder, e.g.
-`<DATA>/redacted/audio/<call_id>.<ext>`, and `require_redacted_audio` on by default then). Until then the
-original is served to them too unless `AppSettings.require_redacted_audio` is set, and the audit log records
-which copy was served ("variant").
+redacted copy (`redacted_audio_path`: `<DATA>/redacted_audio/<call_date>/<file key>.opus|.wav`, written by the
+pipeline's audio redaction for every call with personal data). A call searched and found without personal data
+has no copy: its original is played. A call with neither (processed before audio redaction existed) is played
+in the original only while `AppSettings.require_redacted_audio` is off; the audit log records which copy was
+served ("variant").
 
 **Peaks** for the waveform are computed on the server from the decoded audio (`qa_pipeline.audio.decode.
 load_audio`, at 8 kHz: plenty for a picture) and cached in the data folder (`_app/peaks/<variant>/<call_id>.json`,
@@ -105,9 +105,44 @@ def original_audio_path(call_path: str, roots: tuple[Path, ...]) -> Path:
 
 
 def redacted_audio_path(call: CallIndex, settings: AppSettings) -> Path | None:
-    """The redacted copy of the call's audio. TODO(privacy issue): redaction does not exist yet; return the
-    copy's path under the data folder (checked with `contained_file` against that folder) once it does."""
-    return None
+    """The redacted copy of the call's audio (`qa_pipeline.pipeline.audio_redaction`:
+    `<DATA>/redacted_audio/<call_date>/<file key>.opus|.wav`), checked with `contained_file` against the data
+    folder; None when there is none (or the data folder is on an object store)."""
+    from qa_pipeline.pipeline.audio_redaction import FORMATS
+    from qa_pipeline.privacy.audio import extension
+    from qa_pipeline.store.folder import is_uri
+    from qa_pipeline.store.keys import file_key
+    from qa_pipeline.store.schema import REDACTED_AUDIO_DIR
+
+    if is_uri(settings.data_dir):
+        return None
+    root = Path(settings.data_dir) / REDACTED_AUDIO_DIR
+    roots = resolve_roots([root])
+    if not roots:
+        return None
+    key = file_key(call.call_id)
+    candidates = [root / call.call_date / f"{key}{extension(fmt)}" for fmt in FORMATS]
+    candidates += sorted(p for fmt in FORMATS for p in root.glob(f"*/{key}{extension(fmt)}"))
+    return contained_file(candidates, roots)
+
+
+def no_personal_data(call: CallIndex, settings: AppSettings) -> bool:
+    """True when the call was searched for personal data and none was found (its `pii` file holds no row): its
+    recording has nothing to mute, so it has no redacted copy and the original may be played."""
+    from qa_pipeline.store.folder import is_uri
+    from qa_pipeline.store.keys import file_key
+
+    if is_uri(settings.data_dir):
+        return False
+    path = Path(settings.data_dir) / "pii" / f"call_date={call.call_date}" / f"{file_key(call.call_id)}.parquet"
+    if not path.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows == 0
+    except (OSError, ValueError):
+        return False
 
 
 def audio_for(call: CallIndex, user: User, settings: AppSettings, roots: tuple[Path, ...]) -> AudioSource:
@@ -120,6 +155,10 @@ def audio_for(call: CallIndex, user: User, settings: AppSettings, roots: tuple[P
         if redacted is not None:
             return AudioSource(redacted, AUDIO_TYPES.get(redacted.suffix.lower(), "application/octet-stream"),
                                "redacted")
+        if no_personal_data(call, settings):
+            path = original_audio_path(call.path, roots)
+            return AudioSource(path, AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"), "original",
+                               "no personal data found")
         if settings.require_redacted_audio:
             raise AudioUnavailable("only the redacted recording may be played with your account, and it does "
                                    "not exist yet", status=403)

@@ -47,6 +47,7 @@ NOT_TEXT = {  # identifiers, codes and enumerations: never transcript text
     "flags": ("call_id", "flag_id", "flag_type", "severity", "rule_id"),
     "sentiment": ("call_id", "role", "trajectory"),
     "pii": ("call_id", "entity_type", "detector"),
+    "redactions": ("call_id", "entities", "fill", "audio_path"),  # counts per entity type, enumerations, a path
 }
 
 

@@ -27,6 +27,7 @@ class CallResult:
     analysis: dict = field(default_factory=dict)  # dataset name -> rows (compliance, events, flags, sentiment)
     pii: list[dict] | None = None  # the pii dataset's rows (pipeline/protect.py); None: a re-analysis, stored ones stay
     raw_utterances: list[dict] | None = None  # original texts for <data>/_restricted (privacy.keep_raw_text only)
+    redactions: list[dict] | None = None  # the audio redaction report (pipeline/audio_redaction.py); None: none made
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Callable
 
 from qa_pipeline.config import IngestOptions, PipelineConfig
 from qa_pipeline.errors import Errors, IngestError, QAPipelineError
+from qa_pipeline.pipeline.audio_redaction import redact_call_audio
 from qa_pipeline.pipeline.ingest import discover
 from qa_pipeline.pipeline.process import process_call, reanalyse_stored
 from qa_pipeline.pipeline.resources import ResourcePool, Resources
@@ -110,7 +111,7 @@ def reanalyse(data_dir: str | Path, call_id: str, config: PipelineConfig, resour
                                             pii_rows=rows("pii") if raw else None, raw_texts=raw))
 
 
-PER_CALL_DATASETS = ("calls", "utterances", "words", "metrics", *ANALYSIS_DATASETS, "pii")
+PER_CALL_DATASETS = ("calls", "utterances", "words", "metrics", *ANALYSIS_DATASETS, "pii", "redactions")
 """The datasets holding one file per call, keyed by its call_id."""
 
 
@@ -147,6 +148,9 @@ def write_result(data_dir: str | Path, result: CallResult, *, replaces: dict | N
             remove_raw_utterances(data_dir, cid)
     elif replaces is not None:
         remove_raw_utterances(data_dir, cid)
+    if result.redactions:  # the audio redaction report (its copy is written already)
+        write_rows(data_dir, "redactions", result.call_date, cid, result.redactions)
+        written.add("redactions")
     if replaces is not None:
         for name in PER_CALL_DATASETS:
             if name != "calls" and name not in written:
@@ -392,6 +396,8 @@ def process_path(path: str, calls_dir: str, data_dir: str, config: PipelineConfi
             return Outcome(path, "done", result.calls["call_id"], 0.0)
         bind(described[0])  # before any decoding: a refused recording costs nothing
         result = process_call(described[0], config, pool.for_config(config), source=source)
+        result = redact_call_audio(data_dir, result, str(p), config, pool.for_config(config),
+                                   campaign=described[0].campaign)
         write_result(data_dir, result, replaces=replaces[0])
         return Outcome(path, "done", described[0].call_id, result.calls["duration_s"])
     except Exception as e:  # noqa: BLE001 - one bad call must never stop the batch; it is recorded

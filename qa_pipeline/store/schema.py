@@ -261,6 +261,21 @@ PII = _schema(  # one row per finding of the PII detector (qa_pipeline/privacy):
     _f("detector", pa.string(), False),  # which recognizer found it (presidio:<name> or one of qa_pipeline.privacy's)
 )
 
+REDACTIONS = _schema(  # one row per call with audio redaction (qa_pipeline/privacy/audio.py): its redaction report
+    _f("call_id", pa.string(), False),
+    _f("entities", pa.map_(pa.string(), pa.int32())),  # entity type -> findings muted
+    _f("spans", pa.int32(), False),  # muted stretches after padding and merging
+    _f("seconds_muted", pa.float64(), False),
+    _f("residual_hits", pa.int32(), False),  # findings the verify loop still heard (their turns were then muted)
+    _f("turns_muted", pa.int32(), False),
+    _f("verified", pa.bool_(), False),  # the verify loop ran and heard nothing after the last muting
+    _f("max_muted_dbfs", pa.float64()),  # the loudest 20 ms inside a muted span of the written copy (silence fill)
+    _f("fill", pa.string(), False),  # silence / tone
+    _f("margin_ms", pa.float64(), False),
+    _f("audio_path", pa.string(), False),  # relative to the data folder: redacted_audio/<call_date>/<key>.<ext>
+    _f("redacted_at", pa.timestamp("us", tz="UTC"), False),
+)
+
 # The original utterance text, kept only with privacy.keep_raw_text, in the restricted folder `<data>/_restricted/`
 # (qa_pipeline.privacy.restricted): owner-only, read only by the review app's unredacted permission.
 UTTERANCES_RAW = _schema(
@@ -289,11 +304,13 @@ DATASETS: dict[str, pa.Schema] = {
     "division_complaints": DIVISION_COMPLAINTS,
     "calibration": CALIBRATION,
     "pii": PII,
+    "redactions": REDACTIONS,
     "utterances_raw": UTTERANCES_RAW,  # under <data>/_restricted/ only
 }
 # every dataset is hive-partitioned by call_date except these
 PARTITIONS = {"scorecards_weekly": "week", "calibration": "rubric", "division_complaints": "month"}
 ANALYSIS_DATASETS = ("compliance", "events", "flags", "sentiment")
+REDACTED_AUDIO_DIR = "redacted_audio"  # the redacted copies of the recordings: <dir>/<call_date>/<file key>.<ext>
 RESTRICTED_DIR = "_restricted"  # the folder of the restricted datasets inside a data folder
 RESTRICTED_DATASETS = ("utterances_raw",)  # written and read under RESTRICTED_DIR, never at the data folder's top
 

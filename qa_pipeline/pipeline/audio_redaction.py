@@ -1,0 +1,152 @@
+"""The audio-redaction step of a processed call (privacy.audio): its redacted copy, redaction report and flag.
+
+After `process_call`, before the call's rows are written: the recording is decoded again (channels kept), every
+`pii` finding's span is muted (qa_pipeline.privacy.audio.redact) and the verify loop runs with the same ASR (the
+call's Transcriber from the ResourcePool's speech models) and the same detector. The copy goes to
+`<data>/redacted_audio/<call_date>/<file key>.<opus|wav>` (DataFolder: atomic, owner-only), the report to the
+`redactions` dataset (one row per call), and a residual adds a `redaction_residual` flag (W008) to the call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import replace
+
+import numpy as np
+
+from qa_pipeline.audio.decode import load_audio
+from qa_pipeline.config import PipelineConfig
+from qa_pipeline.errors import W_REDACTION_RESIDUAL, Warnings
+from qa_pipeline.pipeline.resources import Resources
+from qa_pipeline.pipeline.rows import CallResult
+from qa_pipeline.privacy.audio import (
+    encode,
+    extension,
+    muted_level_dbfs,
+    redact,
+)
+from qa_pipeline.store.folder import DataFolder, as_folder
+from qa_pipeline.store.keys import file_key, flag_id
+from qa_pipeline.store.schema import REDACTED_AUDIO_DIR
+from qa_pipeline.types import SpeechRegion, Utterance
+
+log = logging.getLogger("qa_pipeline")
+
+RESIDUAL_FLAG = "redaction_residual"
+FORMATS = ("opus", "wav")
+
+
+def redacted_audio_relpath(call_date: str, call_id: str, fmt: str) -> str:
+    return f"{REDACTED_AUDIO_DIR}/{call_date}/{file_key(call_id)}{extension(fmt)}"
+
+
+def redacted_copies(folder: DataFolder, call_id: str) -> list[str]:
+    """Every redacted copy of the call, in any date folder and format."""
+    key = file_key(call_id)
+    return [rel for fmt in FORMATS for rel in folder.glob(f"{REDACTED_AUDIO_DIR}/*/{key}{extension(fmt)}")]
+
+
+def make_verifier(resources: Resources, config: PipelineConfig, *, language: str | None, channels: int,
+                  allow=()):
+    """The verify loop's ear: re-transcribe a window of the redacted audio with the call's ASR, search it with the
+    call's detector, return the findings' time spans."""
+    transcriber = resources.speech.transcriber(config.asr)
+    speaker_of_channel = {0: "ch0", 1: "ch1"} if channels == 2 else {0: "unknown"}
+
+    def verify(samples: np.ndarray, sample_rate: int, window) -> list[tuple[float, float]]:
+        a, b = window
+        regions = [SpeechRegion(ch, float(a), float(b)) for ch in range(samples.shape[0])]
+        words = transcriber.transcribe(samples, sample_rate, regions, language=language,
+                                       speaker_of_channel=speaker_of_channel).words
+        utterances, rows = _utterances(words)
+        if not utterances:
+            return []
+        found = resources.privacy.detect(utterances, language, words=rows, allow=allow)
+        return [(f.start_s, f.end_s) for f in found]
+
+    return verify
+
+
+def _utterances(words) -> tuple[list[Utterance], list[dict]]:
+    """Words re-transcribed from a window, as utterances (one per speaker stretch, split at 1 s gaps) and word
+    rows, for the detector."""
+    utts: list[Utterance] = []
+    rows: list[dict] = []
+    groups: list[list] = []
+    for w in sorted(words, key=lambda w: (w.speaker, w.start)):
+        if groups and groups[-1][-1].speaker == w.speaker and w.start - groups[-1][-1].end <= 1.0:
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    for k, g in enumerate(sorted(groups, key=lambda g: g[0].start)):
+        text = " ".join(w.text.strip() for w in g).strip()
+        utts.append(Utterance(k, g[0].speaker, "unknown", g[0].start, g[-1].end, text,
+                              float(np.mean([w.probability for w in g])), len(g)))
+        rows += [dict(utterance_index=k, start_s=w.start, end_s=w.end, text=w.text.strip()) for w in g]
+    return utts, rows
+
+
+def redact_call_audio(data_dir, result: CallResult, audio_path: str, config: PipelineConfig,
+                      resources: Resources | None, *, campaign: str | None = None) -> CallResult:
+    """The call's result with its redaction report (and residual flag) added, its redacted copy written. A call
+    without findings gets no copy (its recording holds nothing to mute) and no report; a stale copy is removed."""
+    options = config.privacy
+    folder = as_folder(data_dir)
+    call_id = result.calls["call_id"]
+    if not options.enabled or not options.audio or result.pii is None or result.calls.get("mode") == "transcript":
+        return result
+    stale = redacted_copies(folder, call_id)
+    if not result.pii:
+        for rel in stale:
+            folder.remove(rel)
+        folder.remove_key("redactions", call_id)
+        return result
+    audio = load_audio(audio_path, config.audio)
+    samples, rate = audio.samples, audio.sample_rate
+    language = result.calls.get("language")
+    verifier = None
+    if options.audio_verify and resources is not None:
+        verifier = make_verifier(resources, config, language=language, channels=samples.shape[0],
+                                 allow=config.analysis.companies_for(campaign))
+    red = redact(samples, rate, result.pii, result.utterances, margin_s=options.audio_margin_ms / 1000.0,
+                 fill=options.audio_fill, verifier=verifier)
+    data = encode(red.samples, rate, options.audio_format)
+    rel = redacted_audio_relpath(result.call_date, call_id, options.audio_format)
+    folder.write_bytes(rel, data)
+    for other in stale:
+        if other != rel:
+            folder.remove(other)
+    level = None
+    if options.audio_fill == "silence":
+        level = _written_level(folder, rel, result.pii, config)
+    report = dict(call_id=call_id, entities=dict(sorted(red.entities.items())), spans=len(red.spans),
+                  seconds_muted=red.seconds_muted, residual_hits=red.residual_hits, turns_muted=red.turns_muted,
+                  verified=red.verified, max_muted_dbfs=level, fill=options.audio_fill,
+                  margin_ms=float(options.audio_margin_ms), audio_path=rel,
+                  redacted_at=dt.datetime.now(dt.timezone.utc))
+    out = replace(result, redactions=[report])
+    if red.residual_hits:
+        flags = list(out.analysis.get("flags", []))
+        rank = sum(1 for f in flags if f["flag_type"] == RESIDUAL_FLAG)
+        flags.append(dict(call_id=call_id, flag_id=flag_id(call_id, RESIDUAL_FLAG, None, rank),
+                          flag_type=RESIDUAL_FLAG, severity="high",
+                          reason=f"{red.residual_hits} finding(s) heard again in the redacted audio: "
+                                 f"{red.turns_muted} turn(s) muted whole; "
+                                 f"{Warnings.W008.action}",
+                          rule_id=None, utterance_index=None, start_s=None, end_s=None))
+        call_flags = list(out.calls.get("flags") or [])
+        if W_REDACTION_RESIDUAL not in call_flags:
+            call_flags.append(W_REDACTION_RESIDUAL)
+        out = replace(out, analysis={**out.analysis, "flags": flags}, calls={**out.calls, "flags": call_flags})
+    return out
+
+
+def _written_level(folder: DataFolder, rel: str, pii_rows, config: PipelineConfig) -> float | None:
+    """The loudest 20 ms inside the findings' own spans of the copy as written (decoded again)."""
+    if folder.is_uri:
+        return None
+    from dataclasses import replace as _replace
+
+    decoded = load_audio(folder.path(rel), _replace(config.audio, min_duration_s=0.0))
+    return muted_level_dbfs(decoded.samples, decoded.sample_rate,
+                            [(r["start_s"], r["end_s"]) for r in pii_rows])
