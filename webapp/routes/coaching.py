@@ -2,21 +2,25 @@
 example (done well) or a miss (to improve), with a criterion and a note; the coaching-pack work builds on these.
 
     POST /calls/{call_id}/coaching     a new mark (capability "coach", the call in scope)
-    GET  /coaching                      the trainer's marks (QA leads and admins: ?all=1, every mark in scope)"""
+    GET  /coaching                      the trainer's marks (QA leads and admins: ?all=1, every mark in scope)
+    POST /coaching/pack                 build a coaching pack (webapp.packs over qa_pipeline.render.coaching) for
+                                        an agent or a team in the trainer's scope, with every mark in scope, and
+                                        download it as a zip (audited "pack_built")"""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from webapp import audit
 from webapp.models import CallIndex, CoachingMark, User
 from webapp.routes.common import app_state, client_ip, current_user
 from webapp.routes.evaluations import call_url, mode_of
-from webapp.scope import require, require_call, scoped
+from webapp.scope import require, require_call, scope_of, scoped
 
 router = APIRouter()
 KINDS = ("example", "miss")
@@ -76,3 +80,45 @@ def my_marks(request: Request, all: str = ""):
     with st.db.read() as s:
         rows = list(s.execute(stmt.order_by(CoachingMark.created_at.desc(), CoachingMark.id.desc()).limit(500)))
     return st.pages.render(request, "coaching.html", rows=rows, everyone=everyone)
+
+
+@router.post("/coaching/pack")
+def build_pack_action(request: Request, agent: str = Form("", max_length=200), team: str = Form("", max_length=200),
+                      criterion: str = Form("", max_length=200), week: str = Form("", max_length=10)):
+    import datetime as dt
+    import re
+
+    from qa_pipeline.errors import QAPipelineError
+    from qa_pipeline.store.folder import is_uri
+    from webapp.packs import build, zipped
+
+    st = app_state(request)
+    user = current_user(request)
+    require(user, "coach")
+    agent, team, criterion, week = agent.strip(), team.strip(), criterion.strip(), week.strip()
+    if not agent and not team:
+        raise HTTPException(422, "Name the agent or the team the pack is for.")
+    if is_uri(st.settings.data_dir):
+        raise HTTPException(422, "Packs are built from a local data folder only.")
+    scope = scope_of(user)
+    with st.db.read() as s:
+        calls = {c.call_id: c for c in s.scalars(scoped(select(CallIndex), user, CallIndex))}
+        marks = [dict(call_id=m.call_id, agent_id=m.agent_id, start_s=m.start_s, end_s=m.end_s,
+                      criterion=m.criterion, kind=m.kind, note=m.note, trainer=name)
+                 for m, name in s.execute(select(CoachingMark, User.display_name)
+                                          .join(User, User.id == CoachingMark.trainer_id)) if m.call_id in calls]
+    if team and not scope.allows(team, None) or agent and not any(c.agent_id == agent for c in calls.values()):
+        raise HTTPException(404, "No calls of that agent or team are in your scope.")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    out = Path(st.settings.data_dir) / "_app" / "packs" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', user.username)}-{stamp}"
+    try:
+        build(st.settings.data_dir, out, marks=marks, agent=agent or None, team=team or None,
+              criterion=criterion or None, week=week or None, rubric=st.settings.rubric_path)
+    except QAPipelineError as e:
+        raise HTTPException(404, str(e)) from e
+    with st.db.write() as s:
+        audit.record(s, "pack_built", user=user, target_type="pack", target_id=out.name, ip=client_ip(request),
+                     detail={"agent": agent or None, "team": team or None, "criterion": criterion or None,
+                             "week": week or None})
+    return Response(zipped(out), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="coaching-pack-{stamp}.zip"'})
