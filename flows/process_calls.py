@@ -129,12 +129,39 @@ def process_calls(
     scores = None
     if score and (changed or not _has_scores(data_dir)):
         scores = score_task(data_dir, rubric)
-    done_ids = [o["call_id"] for o in outcomes if o["status"] == "done" and o["call_id"]]
+    forgotten = retention_step(data_dir, config_path, overrides, rubric)  # privacy.retention_days: old calls go
+    if forgotten:
+        log.info("retention: %d call(s) older than privacy.retention_days erased", len(forgotten))
+        gone = set(forgotten)
+        outcomes = [{**o, "call_id": "forgotten", "path": "forgotten"} if o.get("call_id") in gone else o
+                    for o in outcomes]
+    done_ids = [o["call_id"] for o in outcomes if o["status"] == "done" and o["call_id"] not in (None, "forgotten")]
     timings = stage_timings(data_dir, done_ids)
     summary = _summary(outcomes, timings, scores, wall_s=time.perf_counter() - start, started_at=started_at,
                        calls_dir=calls_dir, data_dir=data_dir, stale=found["stale_temp_files_removed"])
     _publish(summary)
     return summary
+
+
+def retention_step(data_dir: str, config_path: str | None, overrides: dict | None, rubric: str | None) -> list[str]:
+    """Erase the calls older than privacy.retention_days (`qa-pipeline forget --before`, with the review
+    database's anonymiser when DATA/review.sqlite3 or $QA_REVIEW_DB is there); returns their ids."""
+    import os
+
+    from qa_pipeline.config import load_config
+    from qa_pipeline.pipeline.forget import apply_retention
+
+    config = load_config(config_path, overrides or {})
+    if not config.privacy.retention_days:
+        return []
+
+    def erase(data, ids):
+        from webapp.erasure import forget_calls
+
+        forget_calls(data, ids, db_url=os.environ.get("QA_REVIEW_DB"), rubric=rubric,
+                     reason=f"retention: older than {config.privacy.retention_days} days", actor="nightly flow")
+
+    return apply_retention(data_dir, config, rubric=rubric, erase=erase)
 
 
 @flow(name="nightly-ingest")
