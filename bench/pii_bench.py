@@ -229,6 +229,46 @@ def leaks(data: Path, calls: list[dict]) -> dict:
             "restricted_files_skipped": len(restricted)}
 
 
+def audio_redaction(data: Path, calls: list[dict]) -> dict:
+    """The redacted copies of the planted calls: the loudest 20 ms inside each planted item's own time span (the
+    truth's, not the detector's) and inside each finding's span, in the written copy; residual hits, verified."""
+    from qa_pipeline.audio.decode import load_audio
+    from qa_pipeline.config import AudioOptions
+    from qa_pipeline.privacy.audio import muted_level_dbfs
+    from qa_pipeline.store.folder import read_dataset
+
+    reports = {r["call_id"]: r for r in read_dataset(data, "redactions").to_pylist()}
+    pii = read_dataset(data, "pii", ["call_id", "start_s", "end_s"]).to_pylist()
+    out = {"calls": 0, "planted_spans": 0, "planted_at_or_below_-60": 0, "finding_spans": 0,
+           "findings_at_or_below_-60": 0, "max_finding_dbfs": None, "residual_hits": 0, "turns_muted": 0,
+           "verified_calls": 0, "seconds_muted": 0.0, "missing_copies": []}
+    for doc in calls:
+        rep = reports.get(doc["call_id"])
+        if rep is None or not (data / rep["audio_path"]).is_file():
+            out["missing_copies"].append(doc["call_id"])
+            continue
+        audio = load_audio(data / rep["audio_path"], AudioOptions(min_duration_s=0.0))
+        out["calls"] += 1
+        for item in doc["pii"]:
+            if item.get("start_s") is None:
+                continue
+            out["planted_spans"] += 1
+            level = muted_level_dbfs(audio.samples, audio.sample_rate, [(item["start_s"], item["end_s"])])
+            out["planted_at_or_below_-60"] += level is None or level <= -60.0
+        for r in (r for r in pii if r["call_id"] == doc["call_id"]):
+            level = muted_level_dbfs(audio.samples, audio.sample_rate, [(r["start_s"], r["end_s"])])
+            out["finding_spans"] += 1
+            out["findings_at_or_below_-60"] += level is None or level <= -60.0
+            if level is not None:
+                out["max_finding_dbfs"] = level if out["max_finding_dbfs"] is None else max(out["max_finding_dbfs"],
+                                                                                           level)
+        out["residual_hits"] += rep["residual_hits"]
+        out["turns_muted"] += rep["turns_muted"]
+        out["verified_calls"] += bool(rep["verified"])
+        out["seconds_muted"] = round(out["seconds_muted"] + rep["seconds_muted"], 2)
+    return out
+
+
 def _f(v) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -254,6 +294,15 @@ def markdown(result: dict) -> str:
             lines += [f"Calls not in the data folder: {', '.join(result['asr_text']['missing_calls'])}", ""]
     if result.get("real_text"):
         table("../shared/eval customer-service dialogues (hand labels)", result["real_text"])
+    au = result.get("audio")
+    if au:
+        lines += ["## Audio redaction (the redacted copies)", "",
+                  f"{au['calls']} calls; findings' spans at or below -60 dBFS: {au['findings_at_or_below_-60']} of "
+                  f"{au['finding_spans']} (loudest {_f(au['max_finding_dbfs'])} dBFS); planted items' own spans at "
+                  f"or below -60 dBFS: {au['planted_at_or_below_-60']} of {au['planted_spans']} (an item the "
+                  f"detector missed is not muted); residual hits {au['residual_hits']} ({au['turns_muted']} turns "
+                  f"muted whole); verified {au['verified_calls']} of {au['calls']}; {au['seconds_muted']} s muted."
+                  + (f" No copy: {', '.join(au['missing_copies'])}." if au["missing_copies"] else ""), ""]
     lk = result["leaks"]
     lines += ["## Leaked values", "", f"{lk['leaked_values']} of {lk['forms_searched']} value forms found in "
               f"{lk['files_searched']} files (Parquet decoded, HTML, JSON)."]
@@ -279,6 +328,7 @@ def main(argv=None) -> int:
     if args.data and (args.data / "calls").is_dir():
         result["asr_text"] = asr_text(args.data, calls)
         result["leaks"] = leaks(args.data, calls)
+        result["audio"] = audio_redaction(args.data, calls)
     else:
         result["leaks"] = {"files_searched": 0, "forms_searched": 0, "planted_items": 0, "leaked_values": None,
                            "leaks": {}}
