@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from qa_pipeline.errors import ConfigError, Errors
 from qa_pipeline.pipeline.audio_redaction import redacted_copies
 from qa_pipeline.pipeline.runner import INPROGRESS_DIR, PER_CALL_DATASETS
-from qa_pipeline.render.coaching import PACKS_REGISTRY, id_hash, read_registry
 from qa_pipeline.privacy.restricted import remove_raw_utterances
+from qa_pipeline.render.coaching import PACKS_REGISTRY, id_hash, read_registry
 from qa_pipeline.store.folder import QUARANTINE_DIR, DataFolder, as_folder
 from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.lock import DATASETS_LOCK
