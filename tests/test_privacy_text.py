@@ -114,8 +114,17 @@ def test_split_across_utterances_of_one_speaker(privacy):
     found = _found(privacy, turns)
     assert "CREDIT_CARD" in _types(found, 1) and "CREDIT_CARD" in _types(found, 3)
     # the other party's question in between: two numbers, not one
-    turns[2] = "And what is the amount you want to pay today, the whole balance?"
+    turns[0], turns[2] = "Go ahead.", "And what is the amount you want to pay today, the whole balance?"
     assert "CREDIT_CARD" not in _types(_found(privacy, turns))
+
+
+def test_digits_asr_garbled_right_after_the_question(privacy):
+    """No validator accepts what ASR made of a read-out number; it was asked for, so it is that number."""
+    found = _found(privacy, ["What's the new mobile number?", "It's 07 913, pre -45, 678,"])
+    assert [t for i, t, _ in found if i == 1] == ["PHONE_NUMBER", "PHONE_NUMBER"]
+    found = _found(privacy, ["And the expiry date?", "9 28 4"])
+    assert _types(found, 1) == {"CARD_EXPIRY"}
+    assert not _found(privacy, ["How much was it?", "It was 1249 pounds in total."])
 
 
 def test_expiry_and_security_code_only_with_context(privacy):

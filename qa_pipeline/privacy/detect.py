@@ -237,6 +237,8 @@ class PrivacyResources:
             hits += R.answered_name_hits(u.index, u.text, previous, lang, stop, allowed)
             hits += R.address_hits(u.index, u.text, lang, runs[u.index])
         hits += R.chain_hits(ordered, runs, lang, ctx_of)
+        hits += R.residue_hits(ordered, runs, hits, lambda k: R.context_flags(
+            [x.text for x in ordered[max(0, k - 1):k + 1]]), self.options.threshold)
         names = [*allow, *self.options.allow]
         hits = [h for h in hits if h.entity_type in wanted and not _allowed(h, ordered, position, allowed, names)]
         hits += _repeated_names(hits, ordered, position, stop, allowed, lang)

@@ -300,6 +300,39 @@ def _chain_validate(chain: list[Piece], utts: list[int], language: str,
     return run_hits(chain, ctx, language, min_span=2)
 
 
+# --- what ASR left of a number asked for ---------------------------------------------------------------------
+
+RESIDUE_TYPES = (("cvv", "CARD_SECURITY_CODE"), ("expiry", "CARD_EXPIRY"), ("card", "CREDIT_CARD"), ("iban", "IBAN"),
+                 ("fiscal", "IT_FISCAL_CODE"), ("vat", "IT_VAT_CODE"), ("phone", "PHONE_NUMBER"),
+                 ("account", "ACCOUNT_NUMBER"), ("postal", "ADDRESS"))
+
+
+def residue_hits(utterances: Sequence, runs: dict[int, list[Run]], hits: Sequence[Hit],
+                 ctx_at: Callable[[int], frozenset[str]], threshold: Callable[[str], float]) -> list[Hit]:
+    """Digits nobody recognised, said right after the number was asked for: ASR garbles read-out numbers ("07 913,
+    pre -45, 678" for a mobile number; "9 28 4" for an expiry date) so that no validator accepts them, yet they are
+    what was asked for. A run of 4 digits or more (2 or more for an expiry date or a security code, when the
+    utterance is little else) in an utterance whose own or previous utterance names the number, not already
+    covered, is redacted as that number (confidence 0.5, detector context:digits)."""
+    out: list[Hit] = []
+    for k, u in enumerate(utterances):
+        ctx = ctx_at(k)
+        kind = next((entity for group, entity in RESIDUE_TYPES if group in ctx), None)
+        if kind is None:
+            continue
+        words = len([t for t in tokens(u.text) if t.text.isalnum()])
+        for run in runs.get(u.index, []):
+            digits = sum(c.isdigit() for c in run.chars)
+            short = kind in ("CARD_SECURITY_CODE", "CARD_EXPIRY") and digits >= 2 and words - len(run.units) <= 3
+            if digits < 4 and not short:
+                continue
+            covered = any(h.utterance_index == u.index and h.char_start <= run.start and run.end <= h.char_end
+                          and h.confidence >= threshold(h.entity_type) for h in hits)
+            if not covered:
+                out.append(Hit(u.index, run.start, run.end, kind, 0.5, "context:digits"))
+    return out
+
+
 # --- e-mail said aloud ----------------------------------------------------------------------------------------
 
 AT_WORDS = {"at", "chiocciola", "@"}

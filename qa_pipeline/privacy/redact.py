@@ -69,7 +69,7 @@ class Redactor:
         self.by_utt: dict[int, list[Finding]] = {}
         for f in self.findings:
             self.by_utt.setdefault(f.utterance_index, []).append(f)
-        self._memo: dict[str, str] = {}
+        self._memo: dict[tuple[str, int | None], str] = {}  # (fragment, utterance) -> redacted
         # the values, and their words, for the sweep
         self._values: list[tuple[str, str]] = []
         self._words: list[tuple[list[str], str]] = []
@@ -140,19 +140,19 @@ class Redactor:
         """A piece of text taken from utterance `index` (or from anywhere in the call), redacted."""
         if not text or not self.active:
             return text
-        if text in self._memo:
-            return self._memo[text]
+        if (text, index) in self._memo:
+            return self._memo[(text, index)]
         result = None
         if index is not None and index in self.raw:
             result = self._locate(text, index)
         if result is None:
             result = text
-            for raw, red in sorted(self._memo.items(), key=lambda kv: -len(kv[0])):
+            for (raw, _), red in sorted(self._memo.items(), key=lambda kv: -len(kv[0][0])):
                 if raw != red and len(raw) >= 3 and raw in result:
                     result = result.replace(raw, red)
             result = self._quotes(result, index)
         result = self.sweep(result)
-        self._memo[text] = result
+        self._memo[(text, index)] = result
         return result
 
     def _locate(self, text: str, index: int) -> str | None:
