@@ -401,3 +401,31 @@ def test_privacy_options_are_checked_and_hashed():
         other = load_config(None, change)
         # the stored text is redacted: a change is applied from the audio / the transcript file again
         assert other.hash() != base.hash() and other.analysis_hash() != base.analysis_hash()
+
+
+def test_without_the_detector_nothing_unredacted_is_written(tmp_path, monkeypatch):
+    """presidio-analyzer missing: each call fails with E320 (install the pii extra or turn privacy off), and no text
+    reaches the data folder."""
+    import builtins
+
+    from qa_pipeline.pipeline.resources import ResourcePool
+    from qa_pipeline.pipeline.runner import run_folder
+    from qa_pipeline.store.folder import read_dataset
+
+    real = builtins.__import__
+
+    def no_presidio(name, *a, **k):
+        if name.startswith("presidio_analyzer"):
+            raise ImportError("No module named 'presidio_analyzer'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_presidio)
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    (calls / "c1.transcript.json").write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
+    summary = run_folder(calls, tmp_path / "data", load_config(None), pool=ResourcePool())
+    (outcome,) = summary.outcomes
+    assert outcome.status == "failed" and "pii extra" in outcome.message
+    assert read_dataset(tmp_path / "data", "utterances").num_rows == 0
+    (row,) = read_dataset(tmp_path / "data", "failures").to_pylist()
+    assert row["error_code"] == "E320"
