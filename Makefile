@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/pii_bench.py --data $(DATA) --out bench/results  # PII recall/precision per type, leaked values
 	$(PY) bench/rescore_bench.py --calls 100000 --out bench/results
 	$(PY) bench/flows_bench.py --out bench/results
+	$(PY) bench/app_load_bench.py --calls 100000 --clients 20 --requests 2000 --seconds 120 --out bench/results  # review app under load, 127.0.0.1 only
 	$(PY) bench/run_bench.py --out bench/results --rounds 1  # ASR, channels, long call, diarization; updates README
 
 clean:
