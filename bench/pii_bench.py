@@ -40,6 +40,7 @@ TRUTH = ROOT / "demo" / "truth"
 EVAL = ROOT.parent / "shared" / "eval"
 GOAL_TYPES = ("CREDIT_CARD", "IBAN", "IT_FISCAL_CODE", "PHONE_NUMBER", "EMAIL_ADDRESS")
 SLACK_S = 0.5
+AUDIO_SUFFIXES = {".opus", ".ogg", ".wav", ".mp3", ".flac", ".m4a"}
 
 
 def planted_calls() -> list[dict]:
@@ -185,8 +186,9 @@ def _file_texts(data: Path):
     import pyarrow.parquet as pq
 
     for p in sorted(data.rglob("*")):
-        if not p.is_file():
-            continue
+        if not p.is_file() or p.suffix.lower() in AUDIO_SUFFIXES:
+            continue  # compressed audio read as text matches short digit strings by chance: its muted spans are
+            # what the audio redaction section measures
         rel = p.relative_to(data).as_posix()
         if p.suffix == ".parquet":
             try:
