@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/qa-pipeline demo --data $(DATA)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .  # lint first: CI runs this target
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from qa_pipeline.analysis.analyse import CallFacts, analyse
-from qa_pipeline.config import AnalysisOptions
 from qa_pipeline.analysis.resources import AnalysisResources
 from qa_pipeline.analysis.sentiment import CALL_CENTER_LEXICON, label_of
+from qa_pipeline.config import AnalysisOptions
 from qa_pipeline.types import Utterance
 
 RESOURCES = AnalysisResources(AnalysisOptions())  # loaded once for the whole bench
@@ -208,7 +208,8 @@ def sentiment_accuracy() -> dict:
         seg = [r for r in csv.DictReader(open(hv, encoding="utf-8"), delimiter="\t") if r["human_transcript"] != "[noise]"]
         names = ("negative", "neutral", "positive")
         gold = [names[max(range(3), key=lambda k: json.loads(r["emotion_array"])[k])] for r in seg]
-        ours = sum(label_of(RESOURCES.sentiment.score_text(r["human_transcript"], "en")) == g for r, g in zip(seg, gold)) / len(seg)
+        score = RESOURCES.sentiment.score_text
+        ours = sum(label_of(score(r["human_transcript"], "en")) == g for r, g in zip(seg, gold)) / len(seg)
         base = sum(label_of(plain.polarity_scores(r["human_transcript"])["compound"]) == g for r, g in zip(seg, gold)) / len(seg)
         out["harper_valley_vs_gridspace_model"] = {"n": len(seg), "accuracy": round(ours, 3),
                                                    "plain_vader_accuracy": round(base, 3)}

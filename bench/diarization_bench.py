@@ -193,10 +193,10 @@ def run_system(system: str, sets) -> dict:
 def run_asr(sets) -> dict:
     """Words (speaker-less) of every English demo file, from qa_pipeline's own stages on the mono file."""
     sys.path.insert(0, str(ROOT))
-    from qa_pipeline.speech.models import SpeechModels
     from qa_pipeline.audio.decode import downmix, load_audio
-    from qa_pipeline.config import load_config
     from qa_pipeline.audio.vad import detect_activity, padded_regions
+    from qa_pipeline.config import load_config
+    from qa_pipeline.speech.models import SpeechModels
 
     config = load_config(DEMO / "config.yaml")
     transcriber = SpeechModels().transcriber(config.asr)

@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qa_pipeline.store.schema import DATASETS
 from qa_pipeline.scoring.score import rescore
+from qa_pipeline.store.schema import DATASETS
 
 RULES = [("opening.greeting", "opening", "major"), ("opening.agent_name", "opening", "major"),
          ("opening.company_name", "opening", "major"), ("needs.discovery", "needs_discovery", "minor"),
@@ -61,7 +61,8 @@ def make_data(root: Path, n_calls: int, seed: int = 0) -> None:
         ids = [f"c{i:07d}" for i in idx]
         agents = [f"A{a:03d}" for a in rng.integers(0, 200, n)]
         types = rng.choice(TYPES, n)
-        direction = np.where(np.isin(types, ["survey", "telesales_cold", "telesales_warm", "telesales_hot"]), "outbound", "inbound")
+        outbound = ["survey", "telesales_cold", "telesales_warm", "telesales_hot"]
+        direction = np.where(np.isin(types, outbound), "outbound", "inbound")
         started = [start + dt.timedelta(days=d, seconds=int(s)) for s in rng.integers(0, 36000, n)]
         dur = rng.gamma(4, 60, n)
         _write(root, "calls", "call_date", date, dict(

@@ -302,7 +302,8 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
             _print_orphaned(summary)
             return 0
         if args.command in ("reviews", "complaints"):
-            from qa_pipeline.scoring.score import import_division_complaints, import_reviews, rescore as _rescore
+            from qa_pipeline.scoring.score import import_division_complaints, import_reviews
+            from qa_pipeline.scoring.score import rescore as _rescore
             from qa_pipeline.store.folder import DataFolder
             from qa_pipeline.store.lock import DATASETS_LOCK
 

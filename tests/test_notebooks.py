@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from .test_report import RUDE, build_data
+from tests.render.test_report import RUDE, build_data
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat not installed (dev extra)")
 nbclient = pytest.importorskip("nbclient", reason="nbclient not installed (dev extra)")

@@ -23,8 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import audit
-from webapp.models import (CalibrationCall, CalibrationMember, CalibrationSession, CallIndex, Evaluation, User,
-                           utcnow)
+from webapp.models import CalibrationCall, CalibrationMember, CalibrationSession, CallIndex, Evaluation, User, utcnow
 from webapp.scope import can, can_see, require
 
 MAX_CALLS = 200

@@ -24,6 +24,7 @@ from typing import Iterator
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
 from qa_pipeline.store.folder import access_modes, make_private_dirs
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -39,8 +39,21 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from webapp import audit
 from webapp.callpage import CallPage
-from webapp.models import (ROOT_CAUSES, CalibrationCall, CalibrationMember, CalibrationSession, CallIndex, Comment,
-                           Dispute, Evaluation, Sample, SampleCall, User, Verdict, utcnow)
+from webapp.models import (
+    ROOT_CAUSES,
+    CalibrationCall,
+    CalibrationMember,
+    CalibrationSession,
+    CallIndex,
+    Comment,
+    Dispute,
+    Evaluation,
+    Sample,
+    SampleCall,
+    User,
+    Verdict,
+    utcnow,
+)
 from webapp.queue import refresh_review_state
 from webapp.scope import can, may_answer, may_resolve, may_review, may_see_evaluation
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from qa_pipeline.analysis.compliance import ComplianceResult, Match, Script, select_script
-from qa_pipeline.analysis.flags import Flag, build_flags
 from qa_pipeline.analysis.events import Event, detect_events, outcome_of
+from qa_pipeline.analysis.flags import Flag, build_flags
 from qa_pipeline.analysis.resources import AnalysisResources
 from qa_pipeline.analysis.sentiment import PartySentiment, escalations, party_sentiment, score_utterances
 from qa_pipeline.types import AGENT, CUSTOMER, Utterance
+
 
 @dataclass(frozen=True, slots=True)
 class CallFacts:

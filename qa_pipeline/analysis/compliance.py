@@ -16,9 +16,9 @@ from typing import Sequence
 
 import yaml
 
+from qa_pipeline.config import DEFAULTS_DIR
 from qa_pipeline.errors import ConfigError, Errors
 from qa_pipeline.types import AGENT, CUSTOMER, Utterance
-from qa_pipeline.config import DEFAULTS_DIR
 
 DEFAULT_SCRIPTS = DEFAULTS_DIR / "scripts"
 REQUIRES = ("any", "all", "none")
@@ -159,7 +159,8 @@ def load_script(path: str | Path) -> Script:
             raise _fail(path, line, f"rule {i} must be a mapping")
         unknown = set(raw) - _RULE_KEYS
         if unknown:
-            raise _fail(path, line, f"rule {raw.get('id', i)!r} has unknown key(s) {sorted(unknown)}; accepted: {sorted(_RULE_KEYS)}")
+            raise _fail(path, line, f"rule {raw.get('id', i)!r} has unknown key(s) {sorted(unknown)}; "
+                                    f"accepted: {sorted(_RULE_KEYS)}")
         rid = raw.get("id")
         if not rid or not isinstance(rid, str):
             raise _fail(path, line, f"rule {i} needs an 'id'")
@@ -176,7 +177,8 @@ def load_script(path: str | Path) -> Script:
         if not isinstance(sets, list):
             raise _fail(path, line, f"rule {rid!r}: phrases must be a list of phrase-set names or phrases")
         patterns = raw.get("patterns") or []
-        if not isinstance(patterns, list) or not all(isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns):
+        well_formed = all(isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns or [])
+        if not isinstance(patterns, list) or not well_formed:
             raise _fail(path, line, f"rule {rid!r}: patterns must be a list of spaCy token patterns (lists of dicts)")
         if patterns:
             _check_patterns(path, line, rid, patterns)
@@ -204,7 +206,8 @@ def load_script(path: str | Path) -> Script:
     ids = {r.id for r in rules}
     for r in rules:
         if r.before and r.before not in ids:
-            raise _fail(path, lines.get([x.id for x in rules].index(r.id)), f"rule {r.id!r}: before refers to unknown rule {r.before!r}")
+            line = lines.get([x.id for x in rules].index(r.id))
+            raise _fail(path, line, f"rule {r.id!r}: before refers to unknown rule {r.before!r}")
     companies = tuple(str(c).lower() for c in (data.get("companies") or ()))
     for key in ("campaigns", "call_types"):
         if data.get(key) is not None and not isinstance(data[key], list):

@@ -6,14 +6,13 @@ forbidden content, hold."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import yaml
 
 from qa_pipeline.analysis.compliance import Match, Rule, Script, ScriptMatcher
-from qa_pipeline.types import AGENT, CUSTOMER, Utterance
 from qa_pipeline.config import DEFAULTS_DIR
+from qa_pipeline.types import AGENT, CUSTOMER, Utterance
 
 SALES_TYPES = ("order", "telesales_cold", "telesales_warm", "telesales_hot")
 

@@ -48,7 +48,8 @@ def build_flags(facts: CallFacts, utterances: Sequence[Utterance], compliance: S
             span = (None, max(first, last - 45.0), last)
         else:
             span = (None, None, None)
-        kind = "forbidden_phrase" if r.phase == "conduct" else "missing_disclosure" if "disclosure" in r.rule_id else "script_deviation"
+        kind = ("forbidden_phrase" if r.phase == "conduct"
+                else "missing_disclosure" if "disclosure" in r.rule_id else "script_deviation")
         flags.append(Flag(kind, SEVERITY_OF_FAILURE[r.severity], f"{r.rule_id}: {r.reason}", *span, rule_id=r.rule_id))
     by_kind: dict[str, list[Event]] = {}
     for e in events:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import yaml
 
-from qa_pipeline.types import AGENT, CUSTOMER, Utterance
 from qa_pipeline.config import DEFAULTS_DIR, AnalysisOptions
+from qa_pipeline.types import CUSTOMER, Utterance
 
 _DEFAULTS = AnalysisOptions()
 LABELS = ("negative", "neutral", "positive")

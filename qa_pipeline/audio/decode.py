@@ -86,7 +86,7 @@ def load_audio(path: str | Path, options: AudioOptions = AudioOptions()) -> Audi
     if total == 0:
         raise AudioDecodeError(Errors.E209, path=path)
     samples = np.concatenate(chunks, axis=1) if len(chunks) > 1 else chunks[0]
-    del chunks
+    chunks.clear()  # the pieces are in `samples` now: free them
     duration = samples.shape[1] / options.sample_rate
     if duration < options.min_duration_s:
         raise AudioTooShortError(Errors.E201, path=path, duration=duration, minimum=options.min_duration_s)

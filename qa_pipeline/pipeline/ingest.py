@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa_pipeline.config import IngestOptions
-from qa_pipeline.errors import Errors, IngestError, W_MISSING_METADATA, W_UNKNOWN_AGENT
+from qa_pipeline.errors import W_MISSING_METADATA, W_UNKNOWN_AGENT, Errors, IngestError
 from qa_pipeline.types import CallMeta
 
 log = logging.getLogger("qa_pipeline")

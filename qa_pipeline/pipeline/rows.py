@@ -12,7 +12,7 @@ from qa_pipeline import __version__
 from qa_pipeline.analysis.analyse import Analysis
 from qa_pipeline.analysis.sentiment import UtteranceSentiment
 from qa_pipeline.store.keys import flag_id
-from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, Utterance, Word
+from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, Utterance
 
 
 @dataclass(frozen=True, slots=True)

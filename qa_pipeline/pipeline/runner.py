@@ -26,7 +26,15 @@ from qa_pipeline.pipeline.process import process_call, reanalyse_stored
 from qa_pipeline.pipeline.resources import ResourcePool, Resources
 from qa_pipeline.pipeline.rows import CallResult, call_date_of
 from qa_pipeline.privacy.restricted import raw_texts, remove_raw_utterances, write_raw_utterances
-from qa_pipeline.store.folder import DataFolder, is_uri, make_private_dirs, partition_of, read_dataset, remove_key, write_rows
+from qa_pipeline.store.folder import (
+    DataFolder,
+    is_uri,
+    make_private_dirs,
+    partition_of,
+    read_dataset,
+    remove_key,
+    write_rows,
+)
 from qa_pipeline.store.keys import file_key
 from qa_pipeline.store.schema import ANALYSIS_DATASETS
 from qa_pipeline.types import CallMeta
@@ -463,8 +471,8 @@ def run_folder(
             if progress:
                 progress(o)
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         threads = max(1, (os.cpu_count() or 2) // config.workers)
         cfg = config if config.asr.cpu_threads else _with_threads(config, threads)

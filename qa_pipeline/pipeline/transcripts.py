@@ -16,7 +16,6 @@ from typing import Callable
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import Errors, IngestError
 from qa_pipeline.pipeline.ingest import _validated, read_text_file
-from qa_pipeline.speech.metrics import conversation_metrics
 from qa_pipeline.pipeline.process import analyse_call
 from qa_pipeline.pipeline.protect import protect
 from qa_pipeline.pipeline.resources import Resources
@@ -30,6 +29,7 @@ from qa_pipeline.pipeline.rows import (
     utterance_rows,
     word_rows,
 )
+from qa_pipeline.speech.metrics import conversation_metrics
 from qa_pipeline.types import AGENT, CUSTOMER, CallMeta, Utterance, Word
 
 FORMAT_HELP = (

@@ -17,8 +17,17 @@ import pyarrow.compute as pc
 from qa_pipeline.scoring.calibration import calibration, cohen_kappa
 from qa_pipeline.scoring.call_scores import score_calls
 from qa_pipeline.scoring.reviews import FLAG_VERDICTS, ITEM_VERDICTS, import_division_complaints, import_reviews
-from qa_pipeline.scoring.rubric import (CRITERIA, DEFAULT_RUBRIC, ITEMS, SALES, Rubric, RubricError, Thresholds,
-                                        iso_week, load_rubric)
+from qa_pipeline.scoring.rubric import (
+    CRITERIA,
+    DEFAULT_RUBRIC,
+    ITEMS,
+    SALES,
+    Rubric,
+    RubricError,
+    Thresholds,
+    iso_week,
+    load_rubric,
+)
 from qa_pipeline.scoring.scorecards import weekly_scorecards
 from qa_pipeline.store.folder import DataFolder, as_folder
 from qa_pipeline.store.lock import DATASETS_LOCK

@@ -116,8 +116,8 @@ def _version(dist: str) -> str:
 
 def _import_pyannote():
     try:
-        import torch  # noqa: F401
         import pyannote.audio  # noqa: F401
+        import torch  # noqa: F401
     except ImportError as e:
         raise ModelLoadError(Errors.E311, error=e, stage="diarization") from e
     except OSError as e:  # torchaudio built against another torch
@@ -534,8 +534,8 @@ def _fill_missed_speech(wav: np.ndarray, full, exclusive, min_s: float = 0.2):
     the segmentation missed 11 % of the reference speech, most of the DER."""
     from pyannote.core import Segment, Timeline
 
-    from qa_pipeline.config import VadOptions
     from qa_pipeline.audio.vad import detect_activity
+    from qa_pipeline.config import VadOptions
 
     turns = sorted(exclusive.itertracks(yield_label=True), key=lambda t: t[0].start)
     if not turns:

@@ -5,12 +5,10 @@ samples; swap speakers."""
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import select, update
 
-from tests.webapp.conftest import (WEEK, XSS, as_user, cards, eval_post, form_token, panel_version,
-                                   reviews)
+from tests.webapp.conftest import WEEK, XSS, as_user, cards, eval_post, form_token, panel_version, reviews
 
 HX = {"hx-request": "true"}
 

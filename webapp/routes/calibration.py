@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from webapp.calibration import CalibrationError, close_session, create_session, may_view, results
 from webapp.lifecycle import targets_of
-from webapp.models import (CalibrationMember, CalibrationSession, CallIndex, SampleCall, User)
+from webapp.models import CalibrationMember, CalibrationSession, CallIndex, SampleCall, User
 from webapp.routes.common import app_state, client_ip, current_user
 from webapp.scope import can, require
 

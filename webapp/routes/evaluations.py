@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from webapp import lifecycle
 from webapp.lifecycle import LifecycleError, Mode, build_panel, targets_of
-from webapp.models import ROOT_CAUSES, EVALUATION_STATES
+from webapp.models import EVALUATION_STATES, ROOT_CAUSES
 from webapp.routes.common import app_state, current_user
 from webapp.scope import require, require_call
 
