@@ -85,10 +85,10 @@ def _model_spec(language: str | None) -> str:
 
 
 def child_ours(spec: dict) -> dict:
-    from qa_pipeline.pipeline.resources import ResourcePool
     from qa_pipeline.config import load_config
-    from qa_pipeline.speech.weights import resolve_whisper
+    from qa_pipeline.pipeline.resources import ResourcePool
     from qa_pipeline.pipeline.runner import run_folder
+    from qa_pipeline.speech.weights import resolve_whisper
     from qa_pipeline.store.folder import read_dataset
 
     config = load_config(None)

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from qa_pipeline.speech.asr import PackedSpan, Window, _map_word, pack_windows
 from qa_pipeline.config import AsrOptions, load_config
 from qa_pipeline.errors import ConfigError
+from qa_pipeline.speech.asr import PackedSpan, Window, _map_word, pack_windows
 from qa_pipeline.speech.evaluation import normalise, wer
 from qa_pipeline.speech.metrics import conversation_metrics, talk_intervals
 from qa_pipeline.speech.roles import decide_roles
-from qa_pipeline.types import SpeechRegion, Word
 from qa_pipeline.speech.utterances import group_utterances
+from qa_pipeline.types import SpeechRegion, Word
 
 ROOT = Path(__file__).resolve().parents[1]
 

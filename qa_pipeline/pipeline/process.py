@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import replace
@@ -12,6 +11,7 @@ import numpy as np
 
 from qa_pipeline.analysis.analyse import Analysis, CallFacts, analyse
 from qa_pipeline.audio.decode import channel_correlation, downmix, load_audio
+from qa_pipeline.audio.vad import detect_activity, padded_regions
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import (
     W_DECLARED_MONO_IS_STEREO,
@@ -21,9 +21,6 @@ from qa_pipeline.errors import (
     W_SILENT,
 )
 from qa_pipeline.pipeline.protect import findings_of, protect, protect_reanalysis, reanalysis_fix
-from qa_pipeline.privacy.redact import Redactor, analysable
-from qa_pipeline.speech.metrics import conversation_metrics, talk_intervals
-from qa_pipeline.speech.roles import decide_roles, roles_from_channel, roles_uncertain
 from qa_pipeline.pipeline.resources import Resources
 from qa_pipeline.pipeline.rows import (
     CallRecord,
@@ -37,9 +34,11 @@ from qa_pipeline.pipeline.rows import (
     utterances_from_rows,
     word_rows,
 )
-from qa_pipeline.types import AGENT, UNKNOWN, CallMeta, RoleDecision, Utterance, Word
+from qa_pipeline.privacy.redact import Redactor, analysable
+from qa_pipeline.speech.metrics import conversation_metrics, talk_intervals
+from qa_pipeline.speech.roles import decide_roles, roles_from_channel, roles_uncertain
 from qa_pipeline.speech.utterances import group_utterances
-from qa_pipeline.audio.vad import detect_activity, padded_regions
+from qa_pipeline.types import AGENT, UNKNOWN, CallMeta, RoleDecision, Utterance, Word
 
 log = logging.getLogger("qa_pipeline")
 
@@ -143,9 +142,8 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
         decision = RoleDecision({UNKNOWN: UNKNOWN}, "none", 0.0, "mono call, no diarization")
         diarizer = resources.speech.diarizer(diarization_options(config)) if words else None
         if diarizer is not None:
-            from qa_pipeline.speech.diarization import assign_speakers
-
             from qa_pipeline.audio.decode import to_float
+            from qa_pipeline.speech.diarization import assign_speakers
 
             result = diarizer.diarize(to_float(samples[0]), audio.sample_rate)
             stage("diarization", t0)

@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from starlette.routing import Mount
 
-from tests.webapp.conftest import (CALL_DATE, PASSWORD, XSS, add_users, form_token, login, make_settings,
-                                   signed_in)
+from tests.webapp.conftest import CALL_DATE, PASSWORD, XSS, add_users, form_token, login, make_settings, signed_in
 
 HTML = {"accept": "text/html"}
 
