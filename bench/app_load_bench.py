@@ -16,6 +16,9 @@ Then the evaluations' export to the `reviews` dataset is awaited and the verdict
 2xx is in the database exactly once (its call, flag, reviewer and answer) and, its evaluation submitted and
 exported, in the `reviews` dataset exactly once; every verdict answered 409 is in neither; nothing else is.
 
+Baseline, in the same command against the same server: one reviewer alone reads queue and call pages one after
+another first (the pages' own cost, without the queueing that 20 clients on a few cores add).
+
 Writes OUT/app_load.json and OUT/app_load.md (p50 / p95 / max of each kind of request, counts, integrity).
 
 Usage: python bench/app_load_bench.py [--calls 100000] [--clients 20] [--requests 2000] [--seconds 120]
@@ -110,6 +113,15 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -348,6 +360,13 @@ class Client:
             self.unexpected(f"contested verdict {call_id}: {r.status_code} {r.text[:120]}")
         return True
 
+    def run_reads(self, n: int) -> None:
+        """The baseline: n queue and call pages, one after another, nobody else asking."""
+        self.login()
+        for k in range(n):
+            self.queue_page() if k % 2 == 0 else self.call_page()
+        self.http.close()
+
     def run(self) -> None:
         try:
             self.login()
@@ -482,14 +501,18 @@ def markdown(result: dict) -> str:
     lat = result["latency"]
     names = {"queue": "queue page (filters, deep pages)", "call": "call page", "verdict": "verdict POST",
              "submit": "submit POST"}
+    base = result["baseline_one_client"]
     lines = [f"App under load: {result['calls']:,} synthetic calls ({result['queue_items']:,} queue items), "
              f"{result['clients']} concurrent reviewers, {result['requests']:,} requests in {result['wall_s']} s "
-             f"({result['requests_per_s']}/s), server and clients on {result['cpus']} CPUs.", "",
-             "| request | n | p50 | p95 | max |", "|---|---:|---:|---:|---:|"]
+             f"({result['requests_per_s']}/s), server and clients on {result['cpus']} CPUs (the server process used "
+             f"{result['server_cpu_share']} of a CPU; load average {result['load_avg_1m']}). Baseline: one reviewer "
+             "alone, same server and data.", "",
+             "| request | n | p50 | p95 | max | one reviewer alone: p50 / p95 |", "|---|---:|---:|---:|---:|---:|"]
     for kind, label in names.items():
-        x = lat[kind]
+        x, b = lat[kind], base.get(kind, {})
+        alone = f"{b['p50_ms']} / {b['p95_ms']} ms" if b.get("n") else "–"
         if x["n"]:
-            lines.append(f"| {label} | {x['n']:,} | {x['p50_ms']} ms | {x['p95_ms']} ms | {x['max_ms']} ms |")
+            lines.append(f"| {label} | {x['n']:,} | {x['p50_ms']} ms | {x['p95_ms']} ms | {x['max_ms']} ms | {alone} |")
     i = result["integrity"]
     lines += ["", f"Verdicts: {i['verdicts_2xx']} answered 2xx ({i['submits_2xx']} evaluations submitted), "
               f"{i['verdicts_409']} answered 409 on {i['contested_calls']} contested calls; lost {i['lost']}, "
@@ -505,6 +528,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000, help="at most this many requests in all")
     ap.add_argument("--seconds", type=float, default=120, help="and at most this long")
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    ap.add_argument("--baseline", type=int, default=60, help="pages the lone reviewer of the baseline reads first")
     ap.add_argument("--data", type=Path, help="write the data folder here and keep it (default: a temp dir)")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -525,7 +549,13 @@ def main() -> None:
         port = free_port()
         proc = start_server(data, port)
         try:
+            # the baseline, same server and data: one reviewer alone, queue and call pages one after another
+            base = Record()
+            print(f"baseline: one reviewer, {args.baseline} pages ...", flush=True)
+            Client(0, f"http://{HOST}:{port}", base, Budget(10**9, time.monotonic() + 600), [], [], {}).run_reads(
+                args.baseline)
             rec = Record()
+            cpu0 = cpu_seconds(proc.pid)
             budget = Budget(args.requests, time.monotonic() + args.seconds)
             clients = [Client(i, f"http://{HOST}:{port}", rec, budget, distinct[i],
                               shared[i % TEAMS] if (i % TEAMS) in pairs else [], barriers)
@@ -539,6 +569,8 @@ def main() -> None:
             for t in threads:
                 t.join(timeout=args.seconds + 120)
             wall = time.perf_counter() - t0
+            cpu1 = cpu_seconds(proc.pid)
+            load = os.getloadavg()[0]
             pending = wait_exported(data)
             server_rss = peak_rss_mb(proc.pid)
         finally:
@@ -547,15 +579,18 @@ def main() -> None:
         if pending:
             integrity["problems"].append(f"{pending} submitted evaluations were never exported")
             integrity["ok"] = False
-        if rec.unexpected:
-            integrity["problems"] += rec.unexpected[:20]
+        if rec.unexpected or base.unexpected:
+            integrity["problems"] += (base.unexpected + rec.unexpected)[:20]
             integrity["ok"] = False
     n = sum(len(v) for v in rec.latencies.values())
     result = {"calls": args.calls, "clients": args.clients, "max_requests": args.requests,
               "max_seconds": args.seconds, "requests": n, "wall_s": round(wall, 1),
               "requests_per_s": round(n / wall, 1), "cpus": os.cpu_count(), **prep["timings"],
               "indexed_calls": prep["indexed_calls"], "queue_items": prep["queue_items"],
-              "server_peak_rss_mb": server_rss, "latency": summary(rec.latencies),
+              "server_peak_rss_mb": server_rss,
+              "server_cpu_share": round((cpu1 - cpu0) / wall, 2) if cpu0 is not None and cpu1 is not None else None,
+              "load_avg_1m": round(load, 1), "latency": summary(rec.latencies),
+              "baseline_one_client": summary(base.latencies),
               "statuses": {f"{k} {s}": c for (k, s), c in sorted(rec.statuses.items())},
               "integrity": integrity}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -86,10 +86,15 @@ class QueuePage:
 
 
 def _filtered(stmt, user: User, f: QueueFilters):
+    from webapp.sync import SEVERITY_RANK  # (sync imports this module)
+
     q = ReviewQueueItem
     stmt = scoped(stmt, user, q)
+    # a severity is filtered by its rank, the first column of the order's indexes: the page is then read in order
+    # from them (filtering `severity` itself read every item of the other severities first: 1 s at 100,000 calls)
+    rank = SEVERITY_RANK[f.severity] if f.severity is not None else None
     for column, value in ((q.agent_id, f.agent), (q.team, f.team), (q.iso_week, f.week), (q.flag_type, f.flag_type),
-                          (q.criterion, f.criterion), (q.severity, f.severity), (q.language, f.language),
+                          (q.criterion, f.criterion), (q.severity_rank, rank), (q.language, f.language),
                           (q.review_state, f.state), (q.target_type, f.kind)):
         if value is not None:
             stmt = stmt.where(column == value)

@@ -123,10 +123,14 @@ class LoginThrottle:
             return ThrottleDecision(False, retry_after_s=int(wait) + 1, failures=user_n)
         return ThrottleDecision(True, failures=user_n)
 
-    def record(self, s: Session, username: str, ip: str, *, success: bool) -> None:
-        s.add(LoginAttempt(username=username, ip=ip, success=success))
+    def record(self, s: Session, username: str, ip: str, *, success: bool) -> int:
+        """Record an attempt; returns its id."""
+        attempt = LoginAttempt(username=username, ip=ip, success=success)
+        s.add(attempt)
         # keep the table small: attempts older than a day no longer count for anything
         s.query(LoginAttempt).filter(LoginAttempt.at < utcnow() - dt.timedelta(days=1)).delete()
+        s.flush()
+        return attempt.id
 
     def delay_after_failure(self, failures: int) -> float:
         """Seconds to wait before answering the `failures`-th consecutive failure."""

@@ -26,6 +26,8 @@ def make_app_environment() -> jinja2.Environment:
     env = make_environment()
     env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES_DIR)), env.loader])
     env.filters["pct"] = lambda v, digits=0: "–" if v is None else f"{100 * v:.{digits}f} %"
+    # a call id as shown: whole when short (a manifest's own ids), else its first 12 characters (SHA-256 ids)
+    env.filters["short_id"] = lambda v: v if len(v or "") <= 20 else f"{v[:12]}…"
     env.filters["answer"] = lambda v: ANSWER_LABEL.get(v or "", (v or "–").replace("_", " "))
     return env
 

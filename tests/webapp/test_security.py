@@ -1,6 +1,9 @@
-"""The review app's security properties, each tested through HTTP: login required everywhere, team scoping by
-page, API and audio URL, no file outside the allowed folders, escaping, CSRF, session fixation, login rate
-limiting, the append-only audit log, the response headers."""
+"""The review app's security properties, each tested through HTTP: login required everywhere (every route, as a
+page, an API call and an htmx request); team scoping by page, API and audio URL, for every route about a call
+(the evaluation's forms, coaching, swap speakers too) and on the pages that list calls, operators or marks; no
+file outside the allowed folders (every file response recorded while every page, recording, asset and path
+parameter is tried); escaping on every page; CSRF (missing, wrong, another session's; every POST route:
+tests/webapp/test_lifecycle.py), session fixation, login rate limiting, the append-only audit log, the headers."""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from starlette.routing import Mount
 
 from tests.webapp.conftest import CALL_DATE, PASSWORD, XSS, add_users, form_token, login, make_settings, signed_in
@@ -346,6 +350,90 @@ def test_per_address_limit(tiny):
         assert login(c, "admin").status_code == 429
 
 
+class _SlowPasswords:
+    """The app's hasher, with each check taking `delay` seconds (argon2 at its real cost on a busy machine)."""
+
+    def __init__(self, inner, delay: float):
+        self.inner, self.delay = inner, delay
+
+    def verify(self, stored_hash, password):
+        time.sleep(self.delay)
+        return self.inner.verify(stored_hash, password)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_concurrent_logins_do_not_wait_on_each_other(tiny):
+    """The password is checked outside the database's write transaction: twelve people signing in at once (each
+    check taking 0.5 s) are all signed in in about the time of one check, not one after another (a SQLite writer
+    holds the whole database: serialised, twenty real logins ran past the busy timeout and answered 500)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from webapp import auth
+    from webapp.app import create_app
+    from webapp.users import NewUser, add_user
+
+    app = create_app(make_settings(tiny))
+    with TestClient(app):
+        st = app.state.qa
+        names = [f"user{i:02d}" for i in range(12)]
+        with st.db.write() as s:
+            for name in names:
+                add_user(s, NewUser(username=name, role="qa_lead", password=PASSWORD), st.passwords, min_length=10)
+        slow = _SlowPasswords(st.passwords, 0.5)
+
+        def sign_in(name):
+            return auth.login(st.db, st.settings, slow, username=name, password=PASSWORD, ip="10.0.0.1",
+                              user_agent=None, old_token=None)
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(len(names)) as pool:
+            results = list(pool.map(sign_in, names))
+        wall = time.monotonic() - t0
+    assert [r.status for r in results] == ["ok"] * len(names)
+    assert wall < 3.0, f"{wall:.1f} s: the logins waited for each other"
+
+
+def test_parallel_guesses_are_limited_like_sequential_ones(tiny):
+    """Guesses sent all at once see each other (each attempt counts as a failure before its password is checked):
+    with a limit of 3, at most 3 of 10 parallel wrong guesses are checked, the rest are refused (429)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from webapp import auth
+    from webapp.app import create_app
+    from webapp.models import LoginAttempt
+
+    app = create_app(make_settings(tiny, login_max_failures_user=3))
+    with TestClient(app):
+        add_users(app)
+        st = app.state.qa
+        slow = _SlowPasswords(st.passwords, 0.3)
+
+        def guess(i):
+            return auth.login(st.db, st.settings, slow, username="admin", password=f"guess number {i}",
+                              ip=f"10.0.0.{i}", user_agent=None, old_token=None).status
+
+        with ThreadPoolExecutor(10) as pool:
+            statuses = Counter(pool.map(guess, range(10)))
+        assert statuses["bad"] <= 3 and statuses["locked"] >= 7 and statuses["ok"] == 0
+        # the right password is refused too now, and the checked attempts stay failures
+        assert auth.login(st.db, st.settings, st.passwords, username="admin", password=PASSWORD, ip="10.0.1.1",
+                          user_agent=None, old_token=None).status == "locked"
+        with st.db.read() as s:
+            assert s.scalar(select(func.count()).select_from(LoginAttempt).where(LoginAttempt.success)) == 0
+        # a successful login turns its provisional failure into a success
+        assert auth.login(st.db, st.settings, st.passwords, username="lead", password=PASSWORD, ip="10.0.1.2",
+                          user_agent=None, old_token=None).status == "ok"
+        with st.db.read() as s:
+            rows = s.execute(select(LoginAttempt.username, LoginAttempt.success)).all()
+        assert ("lead", True) in rows and ("lead", False) not in rows
+
+
 def test_throttle_delays_double():
     from webapp.security import LoginThrottle
 
@@ -427,3 +515,301 @@ def test_strict_content_security_policy(client, tiny):
     assert "<script>" not in page.text and "<style" not in page.text and " style=" not in page.text
     assert not re.search(r"""(src|href)=["']https?://""", page.text)  # nothing from another origin
     assert page.headers["cache-control"] == "no-store"
+
+
+# ---- every route, every role (the lifecycle, calibration, scorecards, coaching, samples and roles routes too) -----
+
+_BODIES = {  # a well-formed body for each POST route on a call: what is refused is the scope, not the form
+    "/calls/{call_id}/evaluation/verdicts": {"target_type": "flag", "target_id": "{flag}", "action": "confirm",
+                                             "comment": "x"},
+    "/calls/{call_id}/evaluation/comments": {"anchor": "u:0", "body": "a comment"},
+    "/calls/{call_id}/evaluation/submit": {},
+    "/calls/{call_id}/evaluation/acknowledge": {},
+    "/calls/{call_id}/evaluation/dispute": {"reason": "not me"},
+    "/calls/{call_id}/evaluation/resolve": {"root_cause": "judgement", "note": "x"},
+    "/calls/{call_id}/coaching": {"start_s": "0.5", "end_s": "1.0", "kind": "example", "note": "x"},
+    "/calls/{call_id}/swap-speakers": {"swaps": "0", "reason": "x"},
+}
+
+
+def _call_routes(app) -> list[tuple[str, str]]:
+    """(method, path) of every route about one call."""
+    return [(m, r.path) for r in _leaf_routes(app.routes) if not isinstance(r, Mount) and "{call_id}" in r.path
+            for m in sorted((getattr(r, "methods", None) or {"GET"}) - {"HEAD"})]
+
+
+def _rows_about(app, call_id: str) -> dict:
+    from webapp.models import CallView, CoachingMark, Evaluation, RoleSwap
+
+    with app.state.qa.db.read() as s:
+        return {m.__name__: s.scalar(select(func.count()).select_from(m).where(m.call_id == call_id))
+                for m in (Evaluation, CoachingMark, RoleSwap, CallView)}
+
+
+@pytest.mark.parametrize("username, target", [
+    ("rev-alpha", "beta-1"),      # a reviewer, another team's call
+    ("mgr-alpha", "beta-1"),      # a manager, another team's call
+    ("trainer-alpha", "beta-1"),  # a trainer, another team's call
+    ("rev-beta", "alpha-1"),      # the other way round
+    ("agent-a2", "alpha-1"),      # an agent, a colleague's call
+])
+def test_no_route_reaches_a_call_outside_the_scope(lclient, lapp, scored, username, target):
+    """Every route about one call (page, peaks, audio, the evaluation's forms, coaching, swap speakers), with a
+    valid session and CSRF token and a well-formed body, answers 404 for a call outside the user's scope, shows
+    nothing of it and changes nothing."""
+    from tests.webapp.conftest import as_user, reviews
+
+    call_id = scored.ids[target]
+    secret = "not bold" if target == "beta-1" else "complain about my bill"
+    routes = _call_routes(lapp)
+    assert {p for _, p in routes if _ != "GET"} == set(_BODIES), "a new route on a call: add its body here"
+    before = _rows_about(lapp, call_id)
+    as_user(lclient, username)
+    token = form_token(lclient.get("/").text)
+    for method, path in routes:
+        url = _concrete(path, call_id)
+        for headers in (HTML, {"hx-request": "true"}, {}):
+            if method == "GET":
+                r = lclient.get(url, params={"view": "x" * 20} if path.startswith("/audio") else None,
+                                headers=headers, follow_redirects=False)
+            else:
+                body = {k: v.replace("{flag}", f"{call_id[:8]}-f1") for k, v in _BODIES[path].items()}
+                r = lclient.post(url, data={"csrf_token": token, "version": "0", **body}, headers=headers,
+                                 follow_redirects=False)
+            assert r.status_code == 404, (username, method, url, headers, r.status_code, r.text[:200])
+            assert secret not in r.text and call_id not in r.text.replace(url, "")
+    for params in ({"calibration": "1"}, {"sample": "1"}):
+        assert lclient.get(f"/calls/{call_id}", params=params).status_code == 404
+    assert _rows_about(lapp, call_id) == before
+    assert reviews(scored.data) == []
+
+
+def test_scorecards_samples_coaching_and_calibration_stay_in_scope(lclient, lapp, scored):
+    """The pages that list calls, operators or marks show those of the user's teams only."""
+    from tests.webapp.conftest import WEEK, as_user, eval_post
+
+    alpha1, beta = scored.ids["alpha-1"], scored.ids["beta-1"]
+    # the lead draws a sample over every team, marks a beta call for coaching, and judges a beta call
+    as_user(lclient, "lead")
+    token = form_token(lclient.get("/samples").text)
+    r = lclient.post("/samples", data={"csrf_token": token, "name": "all teams", "method": "random",
+                                       "per_agent": "5", "seed": "7"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    sample_url = r.headers["location"]
+    assert beta[:12] in lclient.get(sample_url).text and alpha1[:12] in lclient.get(sample_url).text
+    r = lclient.post(f"/calls/{beta}/coaching", data={"csrf_token": token, "start_s": "0.3", "end_s": "1.5",
+                                                       "kind": "miss", "note": "beta secret note"},
+                     follow_redirects=False)
+    assert r.status_code == 303
+    as_user(lclient, "rev-beta")
+    assert eval_post(lclient, beta, "verdicts", {"target_type": "flag", "target_id": f"{beta[:8]}-f1",
+                                                 "action": "confirm", "comment": "beta verdict"}).status_code == 200
+    assert eval_post(lclient, beta, "submit").status_code == 200
+    # a reviewer of alpha: the sample lists alpha's calls only; no beta evaluation; no beta in the filters
+    as_user(lclient, "rev-alpha")
+    page = lclient.get(sample_url).text
+    assert alpha1[:12] in page and beta[:12] not in page and "b1&lt;script" not in page
+    page = lclient.get("/evaluations").text
+    assert beta[:12] not in page and "beta verdict" not in page
+    assert "beta" not in lclient.get("/").text
+    # a manager of alpha: no beta team, no beta operator, not even by asking for it
+    as_user(lclient, "mgr-alpha")
+    page = lclient.get("/scorecards", params={"week": WEEK}).text
+    assert "Team alpha" in page and "beta" not in page and "b1&lt;" not in page
+    assert "beta" not in lclient.get("/scorecards", params={"week": WEEK, "team": f"beta{XSS}"}).text
+    for agent in (f"b1{XSS}", "b1"):
+        r = lclient.get("/scorecards/operator", params={"week": WEEK, "agent": agent})
+        assert r.status_code == 404 and "beta" not in r.text
+    assert lclient.get("/scorecards/operator", params={"week": WEEK, "agent": "a1"}).status_code == 200
+    # a trainer of alpha: the lead's mark on a beta call is not among theirs, nor can they ask for everyone's,
+    # nor build a coaching pack of team beta or of its agent
+    as_user(lclient, "trainer-alpha")
+    page = lclient.get("/coaching", params={"all": "1"}).text
+    assert "beta secret note" not in page and beta[:12] not in page
+    token = form_token(page)
+    for form in ({"team": f"beta{XSS}"}, {"agent": f"b1{XSS}"}, {"team": "alpha", "agent": f"b1{XSS}"}):
+        r = lclient.post("/coaching/pack", data={"csrf_token": token, **form})
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/"), form
+        assert "beta secret note" not in r.text and XSS not in r.text
+    # the lead sees everything
+    as_user(lclient, "lead")
+    assert "beta secret note" in lclient.get("/coaching", params={"all": "1"}).text
+
+
+def test_csrf_token_of_another_session_is_refused(lclient, lapp, scored):
+    """A token is bound to its session: one taken from another account's (or an earlier) session does not work."""
+    from tests.webapp.conftest import as_user
+
+    alpha1 = scored.ids["alpha-1"]
+    as_user(lclient, "rev-alpha2")
+    other = form_token(lclient.get("/").text)
+    as_user(lclient, "rev-alpha")
+    mine = form_token(lclient.get("/").text)
+    assert other != mine
+    for url, data in ((f"/calls/{alpha1}/evaluation/comments", {"anchor": "", "body": "x", "version": "0"}),
+                      ("/logout", {})):
+        for headers, body in (({}, {"csrf_token": other}), ({"x-csrf-token": other, "hx-request": "true"}, {})):
+            r = lclient.post(url, data={**data, **body}, headers=headers, follow_redirects=False)
+            assert r.status_code == 403, (url, headers, r.status_code)
+    assert _rows_about(lapp, alpha1)["Evaluation"] == 0
+    as_user(lclient, "rev-alpha")  # a new session: the previous session's token is dead too
+    r = lclient.post("/logout", data={"csrf_token": mine}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_anonymous_requests_change_nothing(client, app, tiny):
+    """Every route, as a page, an API call and an htmx request, without a session: a redirect to the login (page),
+    401 (API; htmx with HX-Redirect), and nothing is written."""
+    from webapp.models import AuditEntry
+
+    call_id = tiny.ids["alpha-1"]
+    with app.state.qa.db.read() as s:
+        audit_before = s.scalar(select(func.count()).select_from(AuditEntry))
+    for route in _leaf_routes(app.routes):
+        if isinstance(route, Mount) or route.path in ("/login", "/static/report.css"):
+            continue
+        for method in sorted((getattr(route, "methods", None) or {"GET"}) - {"HEAD"}):
+            url = _concrete(route.path, call_id)
+            r = client.request(method, url, follow_redirects=False)
+            assert r.status_code == 401, (method, url, r.status_code)
+            r = client.request(method, url, headers={"hx-request": "true"}, follow_redirects=False)
+            assert r.status_code == 401 and r.headers.get("hx-redirect") == "/login", (method, url)
+            r = client.request(method, url, headers=HTML, data={"csrf_token": "x"} if method == "POST" else None,
+                               follow_redirects=False)
+            assert r.status_code in (303, 401) and "alpha" not in r.text, (method, url, r.status_code)
+    assert _rows_about(app, call_id) == {"Evaluation": 0, "CoachingMark": 0, "RoleSwap": 0, "CallView": 0}
+    with app.state.qa.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == audit_before
+
+
+# ---- escaping on every page ------------------------------------------------------------------------------------
+
+def test_markup_is_escaped_on_every_page(lclient, lapp, scored):
+    """Markup in everything a user can type or the data can hold (transcripts, flag reasons, agent ids, team names,
+    verdict comments, line comments, dispute reasons, resolution notes, coaching notes, sample and calibration
+    session names, display names) is shown escaped on every page of the app, for every role that sees it."""
+    from tests.webapp.conftest import PASSWORD, WEEK, as_user, eval_post
+    from webapp.users import NewUser, add_user
+
+    beta = scored.ids["beta-1"]
+    st = lapp.state.qa
+    with st.db.write() as s:
+        add_user(s, NewUser(username="rev-x", role="qa_reviewer", password=PASSWORD, teams=(f"beta{XSS}",),
+                            display_name=f"Rex {XSS}"), st.passwords, min_length=10)
+    as_user(lclient, "rev-x")
+    assert eval_post(lclient, beta, "verdicts", {"target_type": "flag", "target_id": f"{beta[:8]}-f1",
+                                                 "action": "confirm", "comment": f"verdict {XSS}"}).status_code == 200
+    assert eval_post(lclient, beta, "comments", {"anchor": "u:0", "body": f"line {XSS}"}).status_code == 200
+    assert eval_post(lclient, beta, "submit").status_code == 200
+    as_user(lclient, "mgr-beta")
+    assert eval_post(lclient, beta, "dispute", {"reason": f"dispute {XSS}"}).status_code == 200
+    as_user(lclient, "lead")
+    assert eval_post(lclient, beta, "resolve", {"root_cause": "judgement", "note": f"note {XSS}"}).status_code == 200
+    token = form_token(lclient.get("/").text)
+    assert lclient.post(f"/calls/{beta}/coaching", data={"csrf_token": token, "start_s": "0.3", "end_s": "1.5",
+                                                          "kind": "example", "note": f"coach {XSS}",
+                                                          "criterion": f"c{XSS}"},
+                        follow_redirects=False).status_code == 303
+    r = lclient.post("/samples", data={"csrf_token": token, "name": f"sample {XSS}", "method": "stratified",
+                                       "per_agent": "3", "team": f"beta{XSS}"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    sample_url = r.headers["location"]
+    from webapp.models import User
+
+    with st.db.read() as s:
+        raters = [str(s.scalar(select(User.id).where(User.username == u))) for u in ("rev-x", "lead")]
+    r = lclient.post("/calibration", data={"csrf_token": token, "name": f"session {XSS}", "calls": beta,
+                                           "raters": raters}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    session_url = r.headers["location"]
+    lclient.post(f"{session_url}/close", data={"csrf_token": token})
+
+    pages = {"/": {}, "/calls/{call_id}": {}, "/evaluations": {}, "/samples": {}, "/samples/{sample_id}": {},
+             "/calibration": {}, "/calibration/{session_id}": {}, "/scorecards": {"week": WEEK},
+             "/scorecards/operator": {"week": WEEK, "agent": f"b1{XSS}"}, "/coaching": {"all": "1"},
+             "/login": {}}
+    gets = {r.path for r in _leaf_routes(lapp.routes) if not isinstance(r, Mount)
+            and "GET" in (getattr(r, "methods", None) or ()) and r.path not in ("/static/report.css",)}
+    assert gets - {"/calls/{call_id}/peaks.json", "/audio/{call_id}"} == set(pages), "a new page: check it here"
+    concrete = {"{call_id}": beta, "{sample_id}": sample_url.rsplit("/", 1)[1],
+                "{session_id}": session_url.rsplit("/", 1)[1]}
+    seen = 0
+    for username in ("admin", "lead", "rev-x", "mgr-beta"):
+        as_user(lclient, username)
+        for path, params in pages.items():
+            url = path
+            for k, v in concrete.items():
+                url = url.replace(k, v)
+            r = lclient.get(url, params=params, follow_redirects=False)
+            assert XSS not in r.text and "<b>not bold" not in r.text, (username, url)
+            assert "<script>" not in r.text.replace('<script src="/static/', ""), (username, url)
+            seen += r.text.count("&lt;script&gt;")
+    assert seen > 40  # the markup was there to escape, and was escaped
+    as_user(lclient, "lead")
+    page = lclient.get(f"/calls/{beta}").text
+    for what in ("verdict", "line", "dispute", "note", "Rex"):
+        assert f"{what} &lt;script&gt;alert(1)&lt;/script&gt;" in page, what
+    assert "coach &lt;script&gt;" in page and "sample &lt;script&gt;" in lclient.get("/samples").text
+    assert "session &lt;script&gt;" in lclient.get(session_url).text
+
+
+# ---- no file outside the data folder, the static folder and the calls folder ------------------------------------
+
+def test_every_file_served_comes_from_an_allowed_folder(client, app, tiny, monkeypatch):
+    """Every file response the app makes while a signed-in admin walks every page, plays every recording, loads
+    every script and stylesheet and tries traversal on every path parameter is a file inside the app's static
+    folder, the render layer's stylesheet, the calls folder or the data folder."""
+    from starlette.responses import FileResponse
+
+    from qa_pipeline.render import TEMPLATES_DIR as RENDER_TEMPLATES_DIR
+    from webapp.templating import STATIC_DIR
+
+    served: list[Path] = []
+    original = FileResponse.__init__
+
+    def recording(self, path, *args, **kwargs):
+        served.append(Path(path))
+        original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(FileResponse, "__init__", recording)
+    link = tiny.calls / "link-out.wav"
+    os.symlink(tiny.outside, link)
+    extra = {k: _add_call(tiny, k, p) for k, p in {"abs": str(tiny.outside), "dotdot": "../outside.wav",
+                                                   "link": str(link), "db": str(tiny.data / "review.sqlite3"),
+                                                   "etc": "/etc/passwd"}.items()}
+    app.state.qa.syncer.sync()
+    signed_in(client, "admin")
+    assets = set()
+    for call_id in list(tiny.ids.values()) + list(extra.values()):
+        page = client.get(f"/calls/{call_id}")
+        assert page.status_code == 200
+        assets |= set(re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text))
+        m = re.search(r'src="(/audio/[^"]+)"', page.text)
+        if m:
+            assert client.get(m.group(1).replace("&amp;", "&"), headers={"range": "bytes=0-99"}).status_code == 206
+        client.get(f"/calls/{call_id}/peaks.json")
+    for url in sorted(assets) + ["/", "/evaluations", "/samples", "/calibration", "/scorecards", "/coaching"]:
+        assert client.get(url).status_code == 200, url
+    payloads = ["..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fpyproject.toml", "%2e%2e", "%2Fetc%2Fpasswd",
+                "..%5C..%5Capp.py", "review.sqlite3", "..%2Freview.sqlite3"]
+    for route in _leaf_routes(app.routes):
+        if isinstance(route, Mount) or "{" not in route.path:
+            continue
+        for payload in payloads:
+            url = re.sub(r"\{[^}]+\}", payload, route.path)
+            for method in sorted((getattr(route, "methods", None) or {"GET"}) - {"HEAD"}):
+                r = client.request(method, url, follow_redirects=False)
+                assert r.status_code in (400, 403, 404, 405, 422), (method, url, r.status_code)
+                assert "root:" not in r.text and "SQLite format" not in r.text and "[project]" not in r.text
+    allowed = [STATIC_DIR.resolve(), tiny.calls.resolve(), Path(tiny.data).resolve()]
+    report_css = (RENDER_TEMPLATES_DIR / "report.css").resolve()
+    assert served, "no file was served"
+    kinds = set()
+    for p in served:
+        real = p.resolve()
+        ok = real == report_css or any(real.is_relative_to(root) for root in allowed)
+        assert ok, f"served a file outside the allowed folders: {p}"
+        assert real.name != "review.sqlite3" and real != tiny.outside.resolve()
+        kinds.add("static" if real.is_relative_to(STATIC_DIR.resolve()) else "audio" if real.suffix == ".wav"
+                  else real.name)
+    assert {"static", "audio", "report.css"} <= kinds

@@ -52,10 +52,8 @@ async def login_submit(request: Request, username: str = Form("", max_length=200
     ip = client_ip(request)
 
     def attempt():
-        with st.db.write() as s:
-            return auth.login(s, st.settings, st.passwords, username=username, password=password, ip=ip,
-                              user_agent=request.headers.get("user-agent"),
-                              old_token=request.cookies.get(SESSION_COOKIE))
+        return auth.login(st.db, st.settings, st.passwords, username=username, password=password, ip=ip,
+                          user_agent=request.headers.get("user-agent"), old_token=request.cookies.get(SESSION_COOKIE))
 
     result = await run_in_threadpool(attempt)
     if result.status == "locked":
