@@ -184,6 +184,17 @@ def build_call_page(call: CallIndex, rows: dict[str, list[dict]]) -> CallPage:
                     metrics=rows["metrics"][0] if rows["metrics"] else None, events=events)
 
 
+def with_original_text(rows: dict[str, list[dict]], raw: list[dict]) -> dict[str, list[dict]]:
+    """The call's rows with each utterance's text replaced by its original (`raw`: the call's rows of the
+    restricted `utterances_raw`, `qa_pipeline.privacy.restricted.read_raw_utterances`), for a page built for one
+    user who holds the unredacted permission (never cached: `CallPages` is shared by every user). Utterances without
+    an original keep their stored (redacted) text."""
+    original = {r["utterance_index"]: r["text"] for r in raw}
+    utts = [{**u, "text": original[u["utterance_index"]]} if u["utterance_index"] in original else u
+            for u in rows["utterances"]]
+    return {**rows, "utterances": utts}
+
+
 class CallPages:
     """Built call pages by call_id (an LRU of `max_entries`): the evaluation's htmx updates re-render the panel
     without reading the datasets again. Cleared by every sync that changed the index and after a swap."""

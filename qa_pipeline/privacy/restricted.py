@@ -7,7 +7,9 @@ serves the unredacted permission reads this. On an object store there are no fil
 `_restricted/` prefix its own access policy.
 
 Readers: `read_raw_utterances` (one call, for the review app's `can_view_unredacted` permission, which audits each
-read) and `raw_texts` (a call's texts by utterance, for a re-analysis). Nothing else in the library reads it."""
+read; `has_raw_utterances` says whether there is anything to read, without reading it), `raw_texts` (a call's texts
+by utterance, for a re-analysis) and the role swap (`qa_pipeline.pipeline.swap`, which rewrites the roles). Nothing
+else in the library reads it."""
 
 from __future__ import annotations
 
@@ -66,18 +68,28 @@ def remove_raw_utterances(data_dir: str | Path | DataFolder, call_id: str) -> No
     restricted_folder(folder).remove_key(RAW_DATASET, call_id)
 
 
+def _raw_files(folder: DataFolder, call_id: str) -> tuple[DataFolder | None, list[str]]:
+    """The restricted folder and the call's files in it (None, [] when there is no restricted folder)."""
+    if not folder.is_uri and not Path(folder.path(RESTRICTED_DIR)).is_dir():
+        return None, []
+    restricted = restricted_folder(folder)
+    return restricted, restricted.glob(f"{RAW_DATASET}/{partition_of(RAW_DATASET)}=*/{file_key(call_id)}.parquet")
+
+
+def has_raw_utterances(data_dir: str | Path | DataFolder, call_id: str) -> bool:
+    """True when the call's original texts are kept (a file exists; its text is not read)."""
+    return bool(_raw_files(as_folder(data_dir), call_id)[1])
+
+
 def read_raw_utterances(data_dir: str | Path | DataFolder, call_id: str) -> list[dict]:
     """The original utterances of one call (call_id, utterance_index, speaker, role, start_s, end_s, text), in
     order; [] when none are kept. For the review app's unredacted permission only: the caller checks the
     permission and audits the read."""
     import pyarrow.parquet as pq
 
-    folder = as_folder(data_dir)
-    if not folder.is_uri and not Path(folder.path(RESTRICTED_DIR)).is_dir():
-        return []
-    restricted = restricted_folder(folder)
+    restricted, files = _raw_files(as_folder(data_dir), call_id)
     rows: list[dict] = []
-    for rel in restricted.glob(f"{RAW_DATASET}/{partition_of(RAW_DATASET)}=*/{file_key(call_id)}.parquet"):
+    for rel in files:
         try:
             with restricted.fs.open(restricted.path(rel), "rb") as f:
                 rows += [r for r in pq.read_table(f).to_pylist() if r["call_id"] == call_id]

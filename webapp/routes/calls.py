@@ -1,11 +1,19 @@
 """A call: GET /calls/{call_id} (the page, with its evaluation panel: `?calibration=<session>` for a rater's blind
-calibration evaluation, `?sample=<id>` when opened from a sample), /calls/{call_id}/peaks.json (the waveform),
-/audio/{call_id} (the recording, with HTTP Range for seeking). All three check the call against the user's scope first
-(`webapp.scope.require_call`: 404 when out of scope), and the audio against the allowed roots (`webapp.media`).
+calibration evaluation, `?sample=<id>` when opened from a sample, `?text=original` for the original text),
+/calls/{call_id}/peaks.json (the waveform), /audio/{call_id} (the recording, with HTTP Range for seeking). All three
+check the call against the user's scope first (`webapp.scope.require_call`: 404 when out of scope), and the audio
+against the allowed roots (`webapp.media`).
 
 Audit: each page view writes "viewed" and creates a call view whose id is in the page's audio URL; the first
 audio request of that view writes "played" (a player's many range requests are one play). Audio without a valid
-view id of this user and call is refused: open the call page first."""
+view id of this user and call is refused: open the call page first.
+
+**Original text** (`?text=original`): the transcript and the evidence quotes with each utterance's original text,
+read from the restricted dataset (`qa_pipeline.privacy.restricted.read_raw_utterances`, kept only with
+`privacy.keep_raw_text`). Only for an account with `can_view_unredacted` (403 for anyone else, after the scope
+check: a call outside the user's scope is 404 as always); each such page writes a "raw_text_viewed" audit entry
+(who, which call, when, how many original texts were shown) in the same transaction as its "viewed". The page is
+built for that request only, never cached (`CallPages` is shared by every user); pages are `no-store`."""
 
 from __future__ import annotations
 
@@ -16,7 +24,9 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select, update
 
 from qa_pipeline.pipeline.swap import SWAP_METHOD
+from qa_pipeline.privacy.restricted import has_raw_utterances, read_raw_utterances
 from webapp import audit
+from webapp.callpage import build_call_page, with_original_text
 from webapp.lifecycle import LifecycleError, build_panel, targets_of
 from webapp.media import AudioUnavailable, audio_for
 from webapp.models import ROOT_CAUSES, CallView, RoleSwap, User, utcnow
@@ -28,14 +38,34 @@ from webapp.scope import can, require_call
 router = APIRouter()
 
 
+TEXT_ORIGINAL = "original"
+
+
+def _with_text(request: Request, value: str | None) -> str:
+    """This page's path and query with `text=value` (None: without it)."""
+    url = request.url.remove_query_params("text")
+    if value is not None:
+        url = url.include_query_params(text=value)
+    return f"{url.path}?{url.query}" if url.query else url.path
+
+
 @router.get("/calls/{call_id}")
-def call_view(request: Request, call_id: str, calibration: str = "", sample: str = ""):
+def call_view(request: Request, call_id: str, calibration: str = "", sample: str = "", text: str = ""):
     st = app_state(request)
     user = current_user(request)
     with st.db.read() as s:
         call = require_call(s, user, call_id)
+    original = text == TEXT_ORIGINAL
+    if original and not user.can_view_unredacted:
+        raise HTTPException(403, "The original (unredacted) text needs the unredacted permission, which your "
+                                 "account does not hold.")
     page = st.call_pages.get(call)
-    targets = targets_of(page)
+    targets = targets_of(page)  # from the stored (redacted) page: the evaluation never carries original text
+    raw = read_raw_utterances(st.datasets.folder, call.call_id) if original else []
+    if raw:
+        page = build_call_page(call, with_original_text(st.datasets.call_rows(call), raw))
+    raw_kept = bool(raw) or (user.can_view_unredacted and not original
+                             and has_raw_utterances(st.datasets.folder, call.call_id))
     mode = mode_of(calibration)
     sample_id = int(sample) if sample.isdigit() else None
     with st.db.read() as s:
@@ -57,11 +87,16 @@ def call_view(request: Request, call_id: str, calibration: str = "", sample: str
         s.add(CallView(id=view_id, user_id=user.id, call_id=call.call_id))
         audit.record(s, "viewed", user=user, target_type="call", target_id=call.call_id, ip=client_ip(request),
                      detail={"view": view_id})
+        if original:
+            audit.record(s, "raw_text_viewed", user=user, target_type="call", target_id=call.call_id,
+                         ip=client_ip(request), detail={"view": view_id, "what": "raw_text", "utterances": len(raw)})
     if audio_message is None:
         audio_url = f"/audio/{call.call_id}?view={view_id}"
     return st.pages.render(request, "call.html", page=page, audio_url=audio_url, audio_message=audio_message,
                            audio_variant=variant, peaks_url=f"/calls/{call.call_id}/peaks.json", panel=panel,
                            audio=audio_url is not None, root_causes=ROOT_CAUSES, swaps=swaps,
+                           text_original=original, raw_kept=raw_kept,
+                           original_url=_with_text(request, TEXT_ORIGINAL), redacted_url=_with_text(request, None),
                            swapped_now=page.row.get("role_method") == SWAP_METHOD, marks=marks,
                            criteria=sorted({t.criterion for t in targets.values() if t.criterion}
                                            | {t.target_id for t in targets.values() if t.target_type == "item"}))
