@@ -3,6 +3,7 @@ CLI knows nothing of them).
 
     qa-pipeline serve --data DATA [--db URL] [--host 127.0.0.1] [--port 8000] [--calls DIR ...]
                       [--dispute-window-days 7] [--rescore on-submit|flow] [--rubric FILE] [--config FILE]
+                      [--allow-original-audio]
     qa-pipeline users add USERNAME --role ROLE [--team T ...] [--agent-id A] [--unredacted] [--password-stdin]
     qa-pipeline users passwd USERNAME [--password-stdin]
     qa-pipeline users disable USERNAME
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="a folder recordings may be served from (repeat for several); default: the demo calls "
                             "folder for the demo data, else none (audio off)")
     serve.add_argument("--no-audio", action="store_true", help="serve no audio at all")
+    serve.add_argument("--allow-original-audio", action="store_true",
+                       help="play a call's original recording to accounts without the unredacted permission when "
+                            "it has no redacted copy (calls processed with privacy off or before audio redaction); "
+                            "default: refused, with a message")
     serve.add_argument("--secure-cookies", choices=("auto", "yes", "no"), default="auto",
                        help="the cookies' Secure attribute (auto: when the request came over HTTPS; behind a TLS "
                             "proxy use yes, with --proxy-headers)")
@@ -123,7 +128,8 @@ def _serve(args) -> int:
     secure = {"auto": None, "yes": True, "no": False}[args.secure_cookies]
     settings = AppSettings(data_dir=args.data, db_url=args.db, calls_roots=roots, cookie_secure=secure,
                            sync_interval_s=args.sync_interval, dispute_window_days=args.dispute_window_days,
-                           rescore=args.rescore, rubric_path=args.rubric, pipeline_config=args.config)
+                           rescore=args.rescore, rubric_path=args.rubric, pipeline_config=args.config,
+                           require_redacted_audio=not args.allow_original_audio)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     print(f"QA review app on http://{args.host}:{args.port}/ (data: {args.data}; database: "

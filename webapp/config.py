@@ -28,9 +28,11 @@ class AppSettings:
         at most max: guessing slows down long before the lockout.
     sync_on_start / sync_interval_s: rebuild the queue index at start / look for changed datasets this often
         (0: never; `qa-pipeline db sync` does it by hand).
-    require_redacted_audio: users without `can_view_unredacted` get only the redacted copy (refused while none
-        exists). False until redaction exists (the privacy issue): they get the original, and the audit log
-        records which copy was served.
+    require_redacted_audio: users without `can_view_unredacted` never hear personal data: they get the call's
+        redacted copy, or its original when the call was searched and found without personal data; a call with
+        neither (processed with privacy off, or before audio redaction existed, or its copy failed) is refused with
+        a message (True, the default). False (`serve --allow-original-audio`): such a call plays its original to
+        them, with a note on the page. The audit log records which copy was served either way.
     password_min_length: for `users add` / `users passwd`.
     argon2_time_cost / argon2_memory_kib: the password hash's cost (argon2-cffi's defaults; tests lower them).
     peaks_per_second: waveform resolution of /calls/{id}/peaks.json (capped at `peaks_max`).
@@ -61,7 +63,7 @@ class AppSettings:
     login_delay_max_s: float = 2.0
     sync_on_start: bool = True
     sync_interval_s: float = 60.0
-    require_redacted_audio: bool = False
+    require_redacted_audio: bool = True
     password_min_length: int = 10
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536

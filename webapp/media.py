@@ -8,9 +8,10 @@ outside, `..`, a symlink pointing out, a URI) is refused. The app's own files co
 **Redacted or original.** A user with `can_view_unredacted` gets the original recording. Everyone else gets the
 redacted copy (`redacted_audio_path`: `<DATA>/redacted_audio/<call_date>/<file key>.opus|.wav`, written by the
 pipeline's audio redaction for every call with personal data). A call searched and found without personal data
-has no copy: its original is played. A call with neither (processed before audio redaction existed) is played
-in the original only while `AppSettings.require_redacted_audio` is off; the audit log records which copy was
-served ("variant").
+has no copy: its original is played. A call with neither (processed with privacy off or before audio redaction
+existed, or its copy failed) is refused to them (403, with a message saying why) unless the server was started
+with `--allow-original-audio` (`AppSettings.require_redacted_audio` off, default on); the audit log records which
+copy was served ("variant", and the "note" when it is the original for someone without the permission).
 
 **Peaks** for the waveform are computed on the server from the decoded audio (`qa_pipeline.audio.decode.
 load_audio`, at 8 kHz: plenty for a picture) and cached in the data folder (`_app/peaks/<variant>/<call_id>.json`,
@@ -38,6 +39,11 @@ PEAKS_DIR = "_app/peaks"
 PEAKS_VERSION = 1
 PEAKS_SAMPLE_RATE = 8000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+NO_REDACTED_COPY = ("This call's recording has no redacted copy, and your account may hear only redacted recordings: "
+                    "it is not played. Someone with the unredacted permission can listen to it; reprocessing the "
+                    "call with audio redaction on (privacy.audio) makes the copy.")
+NOTE_CLEAN = "no personal data found"
+NOTE_NO_COPY = "no redacted copy yet"
 
 
 class AudioUnavailable(Exception):
@@ -158,11 +164,10 @@ def audio_for(call: CallIndex, user: User, settings: AppSettings, roots: tuple[P
         if no_personal_data(call, settings):
             path = original_audio_path(call.path, roots)
             return AudioSource(path, AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"), "original",
-                               "no personal data found")
+                               NOTE_CLEAN)
         if settings.require_redacted_audio:
-            raise AudioUnavailable("only the redacted recording may be played with your account, and it does "
-                                   "not exist yet", status=403)
-        note = "no redacted copy yet"
+            raise AudioUnavailable(NO_REDACTED_COPY, status=403)
+        note = NOTE_NO_COPY
     path = original_audio_path(call.path, roots)
     return AudioSource(path, AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"), "original", note)
 

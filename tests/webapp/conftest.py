@@ -99,6 +99,9 @@ def build_tiny_data(root: Path) -> Tiny:
                                 start_s=None, end_s=None, note="not said")])])
         write_rows(data, "sentiment", CALL_DATE, call_id, [
             dict(call_id=call_id, role="customer", mean=-0.2, start=0.0, end=-0.4, trajectory="worsening")])
+        # searched for personal data and none found (as the pipeline writes it with privacy on): the recording has
+        # no redacted copy and may be played to everyone (tests/webapp/test_unredacted.py plants findings)
+        write_rows(data, "pii", CALL_DATE, call_id, [])
         write_rows(data, "calls", CALL_DATE, call_id, [dict(
             call_id=call_id, audio_sha256=call_id, path=str(audio), agent_id=agent, team=team,
             campaign="energy-inbound", direction="inbound", call_type="complaint",

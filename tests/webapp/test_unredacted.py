@@ -151,4 +151,125 @@ def test_original_text_on_postgresql(postgres_url, tmp_path):  # noqa: F811
         _check_original_text(c, app, tiny, call_id)
 
 
+
+
+# ---- the recording ----------------------------------------------------------------------------------------------
+
+def _plant_finding(tiny, name: str) -> str:
+    """A personal-data finding on the call (its recording has something to mute)."""
+    from qa_pipeline.store.folder import write_rows
+
+    call_id = tiny.ids[name]
+    write_rows(tiny.data, "pii", CALL_DATE, call_id, [dict(
+        call_id=call_id, utterance_index=1, entity_type="CREDIT_CARD", start_s=1.6, end_s=2.6, char_start=11,
+        char_end=30, confidence=0.99, detector="t")])
+    return call_id
+
+
+def _plant_copy(tiny, call_id: str) -> bytes:
+    from qa_pipeline.audio.decode import load_audio
+    from qa_pipeline.privacy.audio import encode, redact
+    from qa_pipeline.store.folder import DataFolder
+    from qa_pipeline.store.keys import file_key
+
+    name = next(n for n, i in tiny.ids.items() if i == call_id)
+    audio = load_audio(tiny.calls / f"{name}.wav")
+    red = redact(audio.samples, 16000, [dict(start_s=1.6, end_s=2.6, entity_type="CREDIT_CARD")], [])
+    data = encode(red.samples, 16000, "wav")
+    DataFolder(tiny.data).write_bytes(f"redacted_audio/{CALL_DATE}/{file_key(call_id)}.wav", data)
+    return data
+
+
+def _listen(c, call_id: str):
+    """Open the call page and request its audio and peaks as the player would: (page, audio response or None,
+    peaks status)."""
+    page = c.get(f"/calls/{call_id}")
+    assert page.status_code == 200
+    m = re.search(r'src="(/audio/[^"]+)"', page.text)
+    audio = c.get(m.group(1).replace("&amp;", "&")) if m else None
+    return page, audio, c.get(f"/calls/{call_id}/peaks.json").status_code
+
+
+def _last_view(app, username: str, call_id: str) -> str:
+    from webapp.models import CallView, User
+
+    with app.state.qa.db.read() as s:
+        return s.scalar(select(CallView.id).join(User, User.id == CallView.user_id)
+                        .where(User.username == username, CallView.call_id == call_id)
+                        .order_by(CallView.created_at.desc()).limit(1))
+
+
+def test_no_redacted_copy_means_no_recording_without_the_permission(tmp_path):
+    """The safe default (`require_redacted_audio`): a call with personal data and no redacted copy is not played
+    to a user without the permission (a message on the page, 403 on the audio and peaks URLs, even with a valid
+    view id); its holder gets the original, audited. Once the copy exists the user gets the copy; a call found
+    clean plays its original to everyone, saying why."""
+    from fastapi.testclient import TestClient
+
+    from webapp.app import create_app
+    from webapp.media import NO_REDACTED_COPY
+
+    tiny = build_tiny_data(tmp_path)
+    call_id = _plant_finding(tiny, "alpha-1")
+    clean = tiny.ids["alpha-2"]
+    original_bytes = (tiny.calls / "alpha-1.wav").read_bytes()
+    app = create_app(make_settings(tiny))
+    assert app.state.qa.settings.require_redacted_audio  # the default
+    with TestClient(app) as c:
+        add_users(app)
+        as_user(c, "rev-alpha")
+        page, audio, peaks = _listen(c, call_id)
+        assert audio is None and peaks == 403 and "/audio/" not in page.text
+        assert "has no redacted copy" in page.text and "not played" in page.text
+        forced = c.get(f"/audio/{call_id}", params={"view": _last_view(app, "rev-alpha", call_id)})
+        assert forced.status_code == 403 and forced.content != original_bytes
+        assert NO_REDACTED_COPY.split(":")[0] in forced.text
+        # a call searched and found clean: its original, with the reason on the page
+        page, audio, peaks = _listen(c, clean)
+        assert audio.status_code == 200 and peaks == 200
+        assert audio.content == (tiny.calls / "alpha-2.wav").read_bytes()
+        assert "No personal data was found in this call" in page.text
+        # the holder: the original, audited as such
+        as_user(c, "admin")
+        page, audio, peaks = _listen(c, call_id)
+        assert audio.status_code == 200 and audio.content == original_bytes and peaks == 200
+        assert "Original recording" in page.text
+        # the copy appears: the reviewer gets it, never the original
+        copy = _plant_copy(tiny, call_id)
+        as_user(c, "rev-alpha")
+        page, audio, peaks = _listen(c, call_id)
+        assert audio.status_code == 200 and audio.content == copy != original_bytes and peaks == 200
+        assert "Redacted recording" in page.text
+    played = [(e.username, e.target_id, e.detail["variant"], e.detail["note"]) for e in _audit(app, "played")]
+    assert played == [("rev-alpha", clean, "original", "no personal data found"),
+                      ("admin", call_id, "original", None), ("rev-alpha", call_id, "redacted", None)]
+
+
+def test_allow_original_audio_plays_it_with_a_note_and_an_audit(tmp_path, monkeypatch):
+    """`serve --allow-original-audio` (require_redacted_audio off) restores the original for a call without a
+    copy, said on the page and in the audit log; without the flag the server refuses it."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from flows.cli import main as qa_pipeline
+    from webapp.app import create_app
+
+    tiny = build_tiny_data(tmp_path)
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.setdefault("apps", []).append(app))
+    for extra in ([], ["--allow-original-audio"]):
+        assert qa_pipeline(["serve", "--data", str(tiny.data), "--calls", str(tiny.calls), *extra]) == 0
+    assert [a.state.qa.settings.require_redacted_audio for a in seen["apps"]] == [True, False]
+    call_id = _plant_finding(tiny, "alpha-1")
+    app = create_app(make_settings(tiny, require_redacted_audio=False))
+    with TestClient(app) as c:
+        add_users(app)
+        as_user(c, "rev-alpha")
+        page, audio, _ = _listen(c, call_id)
+        assert audio.status_code == 200 and audio.content == (tiny.calls / "alpha-1.wav").read_bytes()
+        assert "No redacted copy exists yet" in page.text and "--allow-original-audio" in page.text
+    assert [(e.username, e.detail["variant"], e.detail["note"]) for e in _audit(app, "played")] == [
+        ("rev-alpha", "original", "no redacted copy yet")]
+
+
 from tests.webapp.test_db import postgres_url  # noqa: E402,F401  (the module's own PostgreSQL server)

@@ -76,10 +76,10 @@ def call_view(request: Request, call_id: str, calibration: str = "", sample: str
         swaps = list(s.execute(select(RoleSwap, User.display_name).join(User, User.id == RoleSwap.by_user_id)
                                .where(RoleSwap.call_id == call.call_id).order_by(RoleSwap.at, RoleSwap.id)))
         marks = marks_of_call(s, call.call_id) if can(user, "coach") else []
-    audio_url = audio_message = variant = None
+    audio_url = audio_message = variant = audio_note = None
     try:
         source = audio_for(call, user, st.settings, st.calls_roots)
-        variant = source.variant
+        variant, audio_note = source.variant, source.note
     except AudioUnavailable as e:
         audio_message = st.audio_note if not st.calls_roots and call.mode != "transcript" else e.message
     view_id = secrets.token_urlsafe(16)
@@ -93,7 +93,8 @@ def call_view(request: Request, call_id: str, calibration: str = "", sample: str
     if audio_message is None:
         audio_url = f"/audio/{call.call_id}?view={view_id}"
     return st.pages.render(request, "call.html", page=page, audio_url=audio_url, audio_message=audio_message,
-                           audio_variant=variant, peaks_url=f"/calls/{call.call_id}/peaks.json", panel=panel,
+                           audio_variant=variant, audio_note=audio_note,
+                           peaks_url=f"/calls/{call.call_id}/peaks.json", panel=panel,
                            audio=audio_url is not None, root_causes=ROOT_CAUSES, swaps=swaps,
                            text_original=original, raw_kept=raw_kept,
                            original_url=_with_text(request, TEXT_ORIGINAL), redacted_url=_with_text(request, None),
