@@ -6,12 +6,15 @@ What changes, all from the stored rows (nothing is decoded or transcribed again)
 
 - `utterances` and `words`: `role` agent <-> customer (unknown stays unknown); the utterances are the same ones,
   with the same indexes, so evidence references stay valid;
+- the original text kept in the restricted folder (`_restricted/utterances_raw`, privacy.keep_raw_text), when the
+  call has one: the same role swap (its text is untouched), written before the `calls` row, owner-only as always;
 - `metrics`: the per-party columns trade places (talk time, talk ratio, interruptions, words per minute: each is a
   function of one role's words, so relabelling the roles relabels them), the longest monologue's role flips and the
   time to the agent's first word is taken from the new agent's first utterance; silence, holds and overtalk do not
   depend on roles and stay;
 - the analysis (`compliance`, `events`, `flags`, `sentiment`) runs again on the swapped transcript, as after a
-  script change (`reanalyse_stored`);
+  script change (`reanalyse_stored`: with privacy.keep_raw_text on the original text, its evidence redacted again
+  with the stored findings, as `runner.reanalyse` does);
 - `calls`: `agent_channel` flips (stereo), `role_method` becomes "qa_swap", `role_confidence` 1.0 (a person decided),
   `role_evidence` says who swapped, when, and what the roles were decided by before; the low-role-confidence flag
   (W006) goes, since the roles are now a person's decision.
@@ -33,6 +36,7 @@ from qa_pipeline.pipeline.process import reanalyse_stored
 from qa_pipeline.pipeline.resources import Resources
 from qa_pipeline.pipeline.rows import CallResult
 from qa_pipeline.pipeline.runner import write_result
+from qa_pipeline.privacy.restricted import read_raw_utterances, write_raw_utterances
 from qa_pipeline.store.folder import DataFolder, as_folder
 from qa_pipeline.store.queries import Queries
 from qa_pipeline.types import AGENT, CUSTOMER
@@ -85,7 +89,8 @@ def swap_roles(data_dir: str | Path | DataFolder, call_id: str, call_date: str, 
             return q.table(dataset, where="call_id = $id", params={"id": call_id},
                            partitions=[call_date]).to_pylist()
 
-        calls, utts, words, metrics, flags = (rows(d) for d in ("calls", "utterances", "words", "metrics", "flags"))
+        calls, utts, words, metrics, flags, pii = (rows(d) for d in ("calls", "utterances", "words", "metrics",
+                                                                      "flags", "pii"))
     if len(calls) != 1:
         raise SwapError(f"call {call_id!r} is not stored in partition {call_date}")
     call = calls[0]
@@ -105,7 +110,13 @@ def swap_roles(data_dir: str | Path | DataFolder, call_id: str, call_date: str, 
     new_call = {**call, "agent_channel": _CHANNEL.get(call.get("agent_channel"), call.get("agent_channel")),
                 "role_method": SWAP_METHOD, "role_confidence": 1.0, "role_evidence": evidence,
                 "flags": [f for f in (call.get("flags") or []) if not f.startswith(W_LOW_ROLE_CONFIDENCE[:4])]}
-    analysed = reanalyse_stored(new_call, new_utts, new_metrics, config, resources)
+    raw = read_raw_utterances(folder, call_id)  # the original text, when kept: its roles swap too
+    new_raw = [{k: v for k, v in {**r, "role": swapped(r["role"])}.items() if k != "call_date"} for r in raw]
+    texts = {r["utterance_index"]: r["text"] for r in raw} if config.privacy.keep_raw_text else {}
+    analysed = reanalyse_stored(new_call, new_utts, new_metrics, config, resources,
+                                pii_rows=pii if texts else None, raw_texts=texts)
+    if new_raw:  # before the calls row (written last by write_result)
+        write_raw_utterances(folder, call_date, call_id, new_raw)
     if not new_metrics and new_words:  # write_result writes words and metrics together: words alone here
         folder.write_parquet("words", call_date, call_id, new_words)
     result = CallResult(call_date=call_date, calls=analysed.calls, utterances=analysed.utterances,

@@ -338,6 +338,45 @@ def test_keep_raw_text_writes_only_the_restricted_folder_owner_only(tmp_path, po
     assert read_raw_utterances(data, "pii-1") == []
 
 
+def test_a_role_swap_swaps_the_restricted_original_text_too(tmp_path, pool, monkeypatch):
+    """QA swaps agent and customer (`pipeline.swap.swap_roles`): the original text kept in `_restricted` gets the
+    same roles as the stored utterances, its text untouched and its files still owner-only; the analysis run again
+    on the original text (privacy.keep_raw_text) writes no value outside `_restricted`. Swapped back with
+    keep_raw_text off, the restricted roles still follow."""
+    from qa_pipeline.pipeline.swap import swap_roles, swapped
+    from qa_pipeline.privacy.restricted import read_raw_utterances
+    from qa_pipeline.store.folder import read_dataset
+
+    monkeypatch.setenv("QA_DATA_GROUP", str(os.getgid()))
+    data, config = _run(tmp_path, pool, {"privacy.keep_raw_text": True})
+    before = read_raw_utterances(data, "pii-1")
+    (call,) = read_dataset(data, "calls").to_pylist()
+
+    def roles(dataset):
+        return [u["role"] for u in sorted(read_dataset(data, dataset).to_pylist(), key=lambda u: u["utterance_index"])]
+
+    assert [r["role"] for r in before] == roles("utterances") == [u["speaker"] for u in TRANSCRIPT["utterances"]]
+    swap_roles(data, "pii-1", call["call_date"], config, pool.for_config(config), by="qa-lead")
+    after = read_raw_utterances(data, "pii-1")
+    assert [r["role"] for r in after] == [swapped(r["role"]) for r in before] == roles("utterances")
+    assert [r["text"] for r in after] == [u["text"] for u in TRANSCRIPT["utterances"]]
+    assert [(r["utterance_index"], r["speaker"], r["start_s"]) for r in after] == \
+        [(r["utterance_index"], r["speaker"], r["start_s"]) for r in before]
+    restricted = data / "_restricted"
+    assert all(stat.S_IMODE(p.stat().st_mode) == (0o600 if p.is_file() else 0o700)
+               for p in [restricted, *restricted.rglob("*")])
+    outside = _every_text(data, skip=("_restricted",))
+    for value in VALUES:
+        assert not [k for k, v in outside.items() if value.lower() in v.lower()], value
+    assert read_dataset(data, "calls").to_pylist()[0]["role_method"] == "qa_swap"
+    # swapped back by an app configured without keep_raw_text: the restricted roles follow all the same
+    plain = load_config(ROOT / "demo" / "config.yaml")
+    swap_roles(data, "pii-1", call["call_date"], plain, pool.for_config(plain), by="qa-lead")
+    again = read_raw_utterances(data, "pii-1")
+    assert [r["role"] for r in again] == [r["role"] for r in before] == roles("utterances")
+    assert [r["text"] for r in again] == [r["text"] for r in before]
+
+
 def test_a_reanalysis_keeps_the_text_redacted_and_the_results(tmp_path, pool):
     """Analysis options changed: the stored, redacted text is analysed again (labels read as placeholder names)."""
     from qa_pipeline.pipeline.runner import reanalyse
