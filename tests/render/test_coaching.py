@@ -74,7 +74,7 @@ def test_a_pack_pairs_a_miss_with_a_peer_pass_and_plays_offline(packdata, tmp_pa
 def test_no_clip_without_a_redacted_copy(tmp_path):
     from qa_pipeline.render.coaching import build_pack
 
-    tiny = build_tiny_data(tmp_path)
+    tiny = build_tiny_data(tmp_path, searched=False)
     score_tiny(tiny)  # no pii dataset, no redacted copies: the originals may hold personal data
     index = build_pack(tiny.data, tmp_path / "pack", agent="a2")
     html = index.read_text()

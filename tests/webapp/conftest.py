@@ -44,7 +44,10 @@ class Tiny:
     outside: Path  # a recording outside the calls folder
 
 
-def build_tiny_data(root: Path) -> Tiny:
+def build_tiny_data(root: Path, *, searched: bool = True) -> Tiny:
+    """searched: each call has its (empty) `pii` file, as the pipeline writes it with privacy on: searched for
+    personal data, none found, so its original recording plays to everyone; False: calls processed before privacy
+    existed (never searched: no recording for users without the unredacted permission, no coaching clip)."""
     from qa_pipeline.store.folder import write_rows
 
     data, calls = root / "data", root / "calls"
@@ -99,9 +102,8 @@ def build_tiny_data(root: Path) -> Tiny:
                                 start_s=None, end_s=None, note="not said")])])
         write_rows(data, "sentiment", CALL_DATE, call_id, [
             dict(call_id=call_id, role="customer", mean=-0.2, start=0.0, end=-0.4, trajectory="worsening")])
-        # searched for personal data and none found (as the pipeline writes it with privacy on): the recording has
-        # no redacted copy and may be played to everyone (tests/webapp/test_unredacted.py plants findings)
-        write_rows(data, "pii", CALL_DATE, call_id, [])
+        if searched:  # and nothing found (tests/webapp/test_unredacted.py plants findings)
+            write_rows(data, "pii", CALL_DATE, call_id, [])
         write_rows(data, "calls", CALL_DATE, call_id, [dict(
             call_id=call_id, audio_sha256=call_id, path=str(audio), agent_id=agent, team=team,
             campaign="energy-inbound", direction="inbound", call_type="complaint",

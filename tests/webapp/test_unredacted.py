@@ -240,6 +240,12 @@ def test_no_redacted_copy_means_no_recording_without_the_permission(tmp_path):
         page, audio, peaks = _listen(c, call_id)
         assert audio.status_code == 200 and audio.content == copy != original_bytes and peaks == 200
         assert "Redacted recording" in page.text
+        # never searched (processed with privacy off, or before it existed): refused all the same
+        from qa_pipeline.store.folder import remove_key
+
+        remove_key(tiny.data, "pii", clean)
+        page, audio, peaks = _listen(c, clean)
+        assert audio is None and peaks == 403 and "has no redacted copy" in page.text
     played = [(e.username, e.target_id, e.detail["variant"], e.detail["note"]) for e in _audit(app, "played")]
     assert played == [("rev-alpha", clean, "original", "no personal data found"),
                       ("admin", call_id, "original", None), ("rev-alpha", call_id, "redacted", None)]
