@@ -91,6 +91,30 @@ class VadOptions:
     other party's voice leaks into it at that moment (leak gain estimated per call); below is crosstalk."""
     min_level_db: float = -50.0
     """Frames quieter than this (dBFS) are never speech."""
+    asr_detector: str = "silero"
+    """What finds the speech regions ASR transcribes: `silero` (Silero VAD, the ONNX model faster-whisper ships,
+    on onnxruntime; it ignores line noise, breath and echo) or `webrtc` (webrtcvad, as before: on real phone lines
+    it marks most of a call as speech). Either way the crosstalk test above applies on stereo calls, and webrtcvad
+    keeps making the frame decisions the metrics read."""
+    silero_threshold: float = _added(0.3)
+    """Silero speech probability at which speech starts (0..1)."""
+    silero_neg_threshold: float = _added(0.15)
+    """... and under which it ends (hysteresis, as Silero's own post-processing: threshold - 0.15)."""
+    silero_onset_pad_ms: int = _added(100)
+    """Silero regions are padded this much more before speech than pad_ms: its speech probability rises a frame
+    or two late, and a clipped first syllable can cost Whisper the first words (LJSpeech: WER 7.3 % without,
+    6.5 % with 100 ms; 200 ms added speech time for no gain)."""
+    silero_reset_s: float | None = _added(5.0)
+    """Silero restarts from a fresh state every this many seconds (hearing the 0.5 s before each piece again);
+    None = one stream per channel. Its state drifts over minutes of a channel's silence and line noise and it then
+    misses short turns (see qa_pipeline.audio.silero.speech_probabilities)."""
+
+    def __post_init__(self):
+        if self.asr_detector not in ("silero", "webrtc"):
+            raise ConfigError(Errors.E608, key="vad.asr_detector", value=self.asr_detector,
+                              rule="must be silero or webrtc")
+        _in_range("vad.silero_threshold", self.silero_threshold, 0.0, 1.0)
+        _in_range("vad.silero_neg_threshold", self.silero_neg_threshold, 0.0, self.silero_threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +132,8 @@ class AsrOptions:
     window_s: float = 28.0
     """Speech regions are packed into windows of at most this length (Whisper sees 30 s at a time)."""
     gap_s: float = 0.8
-    """Silence put between packed regions so Whisper hears a boundary."""
+    """Silence put between packed regions so Whisper hears a boundary (0.4 gave 10 % fewer windows but +0.5 WER
+    points on the demo calls)."""
     max_region_s: float = 25.0
     min_word_probability: float = 0.0
     hotwords: tuple[str, ...] = ()
@@ -118,8 +143,51 @@ class AsrOptions:
     spelt right ("Brightwave Energy", not "right with energy"), but with tiny.en on the demo calls ASR took 2-4x
     longer (temperature fallbacks) and once looped at a window's end: worth trying with larger models or a GPU."""
     seed: int | None = field(default=0, metadata={"hash": "when_set"})
-    """Seed of CTranslate2's sampler, set before each window: Whisper's temperature fallback samples, so without
-    a seed the same call can come out with different words on two runs. None = unseeded."""
+    """Seed of CTranslate2's sampler: Whisper's temperature fallback samples, so without a seed the same calls
+    can come out with different words on two runs. CTranslate2 4.8 seeds its sampler once per process (at its
+    first draw), so reruns of the same calls give the same words; within one process a call's sampled fallbacks
+    depend on those sampled before it. None = unseeded."""
+    batch_size: int = 8
+    """Packed windows decoded together in one CTranslate2 call (as faster-whisper's BatchedInferencePipeline
+    does): faster on CPU and GPU; memory grows with it (about 30 s of audio features per window)."""
+    share_windows: bool = _added(True)
+    """Part-filled windows of different channels (the last of each, mostly) are decoded as one window, each
+    channel's speech kept together with 1 s of silence between: fewer 30 s encoder passes. False = a window
+    never holds two channels."""
+    encoder_min_s: float | None = _added(None)
+    """None: Whisper's encoder hears 30 s per window, the rest zero padding, as it was trained. A number (e.g. 20):
+    a batch of windows is encoded only as long as its longest window plus 5 s of padding, at least this many
+    seconds; the encoder, the decoder's attention and the word alignment cost about in proportion, so short calls
+    and short windows cost less (LJSpeech's clips 1.6x faster). Off by default: with 10 s tiny.en looped on one of
+    32 LJSpeech clips (a 9 s sentence three times), and with 1 s of padding it repeated a 6 s sentence."""
+    temperatures: tuple[float, ...] = _added((0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
+    """Decoding temperatures: a window is decoded at the first (greedy or beam search when 0), and decoded again
+    at the next one, sampling, while its text is too repetitive or too improbable (the two thresholds below);
+    `[0.0]` = never fall back (faster, riskier on hard audio). faster-whisper's defaults."""
+    best_of: int = _added(5)
+    """Candidates sampled per window at a temperature above 0 (the most probable is kept)."""
+    compression_ratio_threshold: float | None = _added(2.4)
+    """A window's text whose gzip compression ratio is above this is too repetitive: fall back."""
+    log_prob_threshold: float | None = _added(-1.0)
+    """A window's text whose average token log probability is below this is too improbable: fall back."""
+    no_speech_threshold: float | None = _added(0.6)
+    """A window whose no-speech probability is above this and whose text is too improbable is silence."""
+
+    def __post_init__(self):
+        _in_range("asr.batch_size", self.batch_size, 1, 256)
+        _in_range("asr.beam_size", self.beam_size, 1, 64)
+        _in_range("asr.best_of", self.best_of, 1, 64)
+        temps = self.temperatures
+        if isinstance(temps, (int, float)) and not isinstance(temps, bool):
+            temps = (float(temps),)
+        temps = tuple(float(t) for t in temps)
+        if not temps or any(not 0.0 <= t <= 2.0 for t in temps):
+            raise ConfigError(Errors.E608, key="asr.temperatures", value=self.temperatures,
+                              rule="must be one or more temperatures between 0 and 2")
+        object.__setattr__(self, "temperatures", temps)
+        if self.gap_s < 0 or self.window_s > 30.0 or self.max_region_s > self.window_s:
+            raise ConfigError(Errors.E608, key="asr.window_s", value=(self.window_s, self.max_region_s, self.gap_s),
+                              rule="need gap_s >= 0 and max_region_s <= window_s <= 30 (Whisper hears 30 s)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +468,7 @@ class PipelineConfig:
         payload = {
             "audio": _hashed(self.audio),
             "vad": _hashed(self.vad),
-            "asr": {k: v for k, v in _hashed(self.asr).items() if k not in ("device", "cpu_threads")},
+            "asr": {k: v for k, v in _hashed(self.asr).items() if k not in ("device", "cpu_threads", "batch_size")},
             "metrics": _hashed(self.metrics),
             # the options set to something else than their default (as when this section was a plain mapping)
             "diarization": {k: v for k, v in _changed(self.diarization).items() if k not in ("device", "num_threads")},

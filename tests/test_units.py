@@ -36,7 +36,7 @@ def test_config_hash_ignores_device_and_workers():
 
 def test_pack_windows_keeps_channels_apart_and_bounds_length():
     regions = [SpeechRegion(0, 0.0, 5.0), SpeechRegion(1, 5.5, 9.0), SpeechRegion(0, 10.0, 70.0)]
-    windows = pack_windows(regions, AsrOptions(window_s=28.0, max_region_s=25.0))
+    windows = pack_windows(regions, AsrOptions(window_s=28.0, max_region_s=25.0, share_windows=False))
     for w in windows:
         assert len({sp.channel for sp in w.spans}) == 1
         assert w.duration_s <= 28.0 + 1e-6

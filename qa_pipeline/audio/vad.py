@@ -1,16 +1,22 @@
-"""Speech activity per channel with webrtcvad, with crosstalk suppression on stereo calls.
+"""Speech activity per channel, with crosstalk suppression on stereo calls.
 
-Real stereo recordings bleed: each channel also carries the other party, quieter. A frame counts as a channel's
-own speech only when its energy is clearly above what leaks in from the other channel at that moment; the leak
-gain is estimated per call from the frames where the other channel is loud."""
+Two detectors, each where it is good: webrtcvad makes the fast 30 ms frame decisions the metrics read
+(`Activity.speech`); Silero VAD (qa_pipeline.audio.silero) finds the speech regions ASR transcribes
+(`Activity.asr_speech`, `padded_regions`), because on real phone lines webrtcvad calls line noise, breath and echo
+speech. Real stereo recordings bleed: each channel also carries the other party, quieter. A frame counts as a
+channel's own speech only when its energy is clearly above what leaks in from the other channel at that moment;
+the leak gain is estimated per call from the frames where the other channel is loud. The same test applies to
+both detectors' frames, so the other party's bleed never becomes a second, fake utterance."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import webrtcvad
 
+from qa_pipeline.audio import silero
 from qa_pipeline.config import VadOptions
 from qa_pipeline.types import SpeechRegion
 
@@ -25,9 +31,19 @@ class Activity:
     energy_db: np.ndarray  # shape (n_channels, n_frames) float32 dBFS
     frame_s: float
     leak_db: tuple[float, ...]  # estimated crosstalk gain into each channel (dB), 0 for mono
+    asr_speech: np.ndarray | None = None
+    """Own-speech decisions for ASR from Silero VAD (vad.asr_detector silero), crosstalk test applied.
+    shape: (n_channels, n_asr_frames) bool, one frame = asr_frame_s seconds; None = ASR uses `speech`."""
+    asr_frame_s: float = silero.FRAME_S
 
     def regions(self, channel: int) -> list[SpeechRegion]:
         return _runs(self.speech[channel], self.frame_s, channel)
+
+    def asr_regions(self, channel: int) -> list[SpeechRegion]:
+        """Unpadded speech regions ASR transcribes on `channel` (Silero's when present, else webrtcvad's)."""
+        if self.asr_speech is None:
+            return self.regions(channel)
+        return _runs(self.asr_speech[channel], self.asr_frame_s, channel)
 
 
 def frame_energy_db(samples: np.ndarray, frame_len: int) -> np.ndarray:
@@ -94,26 +110,64 @@ def detect_activity(samples: np.ndarray, sample_rate: int, options: VadOptions =
     n_ch = samples.shape[0]
     energy = np.stack([frame_energy_db(samples[c], frame_len) for c in range(n_ch)])
     vad = np.stack([_webrtc_frames(samples[c], sample_rate, frame_len, options.aggressiveness) for c in range(n_ch)])
-    speech = vad & (energy > options.min_level_db)
+    own = energy > options.min_level_db  # frames above the level floor and (stereo) clear of crosstalk
     leaks = [0.0] * n_ch
     if n_ch == 2:
         for c in range(2):
             o = 1 - c
             leaks[c] = estimate_leak_db(energy[c], energy[o], options.min_level_db)
             # own speech must stand clear of what the other party's voice leaks into this channel
-            speech[c] &= energy[c] >= energy[o] + leaks[c] + options.bleed_margin_db
-    speech = np.stack([_smooth(speech[c], frame_s, options) for c in range(n_ch)])
-    return Activity(speech=speech, energy_db=energy, frame_s=frame_s, leak_db=tuple(leaks))
+            own[c] &= energy[c] >= energy[o] + leaks[c] + options.bleed_margin_db
+    speech = np.stack([_smooth(vad[c] & own[c], frame_s, options) for c in range(n_ch)])
+    asr_speech = None
+    if options.asr_detector == "silero":
+        asr_speech = _silero_speech(samples, sample_rate, own, frame_s, options)
+    return Activity(speech=speech, energy_db=energy, frame_s=frame_s, leak_db=tuple(leaks), asr_speech=asr_speech)
+
+
+def _silero_speech(samples: np.ndarray, sample_rate: int, own: np.ndarray, frame_s: float,
+                   options: VadOptions) -> np.ndarray:
+    """Silero's speech frames of each channel that also pass the crosstalk test and the level floor (`own`, on
+    the webrtc frame grid), smoothed like webrtcvad's. shape: (n_channels, n_silero_frames) bool."""
+    n_ch = samples.shape[0]
+    if sample_rate != silero.SAMPLE_RATE:  # audio.sample_rate set to something else: Silero hears 16 kHz
+        n = int(round(samples.shape[1] * silero.SAMPLE_RATE / sample_rate))
+        t = np.arange(n) * (sample_rate / silero.SAMPLE_RATE)
+        samples = np.stack([np.interp(t, np.arange(samples.shape[1]), samples[c]).astype(np.int16)
+                            for c in range(n_ch)])
+        sample_rate = silero.SAMPLE_RATE
+    # each Silero frame (32 ms) takes the crosstalk decision of the webrtc frame (30 ms) at its centre
+    n_frames = -(-samples.shape[1] // silero.FRAME_SAMPLES)
+    centre = ((np.arange(n_frames) + 0.5) * silero.FRAME_S / frame_s).astype(np.int64)
+    inside = centre < own.shape[1]
+    ok = np.zeros((n_ch, n_frames), dtype=bool)
+    ok[:, inside] = own[:, centre[inside]]
+
+    def probabilities(c: int) -> np.ndarray:  # Silero is not run where no frame can be this channel's speech
+        return silero.speech_probabilities(samples[c], sample_rate, reset_s=options.silero_reset_s, active=ok[c])
+
+    with ThreadPoolExecutor(max_workers=n_ch) as pool:  # onnxruntime releases the GIL: channels in parallel
+        probs = list(pool.map(probabilities, range(n_ch)))
+    out = []
+    for c in range(n_ch):
+        flags = silero.hysteresis(probs[c], options.silero_threshold, options.silero_neg_threshold)
+        out.append(_smooth(flags & ok[c], silero.FRAME_S, options))
+    return np.stack(out)
 
 
 def padded_regions(activity: Activity, channel: int, options: VadOptions, duration_s: float) -> list[SpeechRegion]:
-    """Speech regions of one channel, padded by pad_ms on each side (for ASR) and merged where they touch."""
+    """Speech regions of one channel for ASR, padded by pad_ms on each side (Silero's by silero_onset_pad_ms more
+    before speech) and merged where the padded regions touch or overlap: every instant of the call lies in at most
+    one region, so no audio is transcribed twice."""
     pad = options.pad_ms / 1000
+    onset = pad + (options.silero_onset_pad_ms / 1000 if activity.asr_speech is not None else 0.0)
     out: list[SpeechRegion] = []
-    for r in activity.regions(channel):
-        s, e = max(0.0, r.start - pad), min(duration_s, r.end + pad)
+    for r in sorted(activity.asr_regions(channel), key=lambda r: r.start):
+        s, e = round(max(0.0, r.start - onset), 3), round(min(duration_s, r.end + pad), 3)
+        if e <= s:
+            continue
         if out and s <= out[-1].end:
             out[-1] = SpeechRegion(channel, out[-1].start, max(out[-1].end, e))
         else:
-            out.append(SpeechRegion(channel, round(s, 3), round(e, 3)))
+            out.append(SpeechRegion(channel, s, e))
     return out

@@ -103,6 +103,8 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
         if hook:
             hook(name, {"call_id": meta.call_id, "seconds": timings[name]})
 
+    # the call's Whisper model loads in the background while the call is decoded and its speech found
+    resources.speech.transcriber(config.asr).prefetch(meta.language)
     t0 = time.perf_counter()
     audio = load_audio(meta.path, config.audio)
     samples = audio.samples

@@ -24,6 +24,7 @@ class SpeechModels:
         self._whisper: dict[tuple, object] = {}
         self._diarizers: dict[object, object] = {}
         self._diarizer_errors: dict[object, str] = {}
+        self._loading: set[tuple] = set()
 
     def whisper(self, ref: ModelRef, options: AsrOptions):
         """The faster-whisper model of `ref` on `options.device` (loaded on first use).
@@ -43,6 +44,27 @@ class SpeechModels:
                 except (RuntimeError, ValueError, OSError) as e:
                     raise ModelLoadError(Errors.E300, path=ref.path, device=options.device, error=e) from e
             return self._whisper[key]
+
+    def prefetch_whisper(self, ref: ModelRef, options: AsrOptions) -> None:
+        """Start loading the model of `ref` in a background thread, unless it is loaded or loading: it then loads
+        while the call is decoded and its speech found, and `whisper()` waits for it. A load error is raised by
+        `whisper()`, which tries again."""
+        key = (str(ref.path), options.device, options.compute_type, options.cpu_threads)
+        with self._lock:
+            if key in self._whisper or key in self._loading:
+                return
+            self._loading.add(key)
+
+        def load() -> None:
+            try:
+                self.whisper(ref, options)
+            except ModelLoadError:
+                pass
+            finally:
+                with self._lock:
+                    self._loading.discard(key)
+
+        threading.Thread(target=load, name="qa-pipeline-whisper-load", daemon=True).start()
 
     def transcriber(self, options: AsrOptions):
         """A Transcriber for `options` over these models (cheap: it loads nothing until it transcribes)."""

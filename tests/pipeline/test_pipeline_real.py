@@ -120,7 +120,7 @@ def test_changed_analysis_reanalyses_stored_transcript_without_asr(spokenwoz, tm
     scratch = tmp_path / "data"
     shutil.copytree(data, scratch)
     before = read_dataset(scratch, "calls").to_pylist()[0]
-    config = load_config(None, {"analysis.forbidden_phrases": ["train"]})
+    config = load_config(None, {"analysis.forbidden_phrases": ["restaurant"]})  # the agent says it (ch1, 96 s)
     summary = run_folder(calls, scratch, config)
     assert summary.count("reanalysed") == 1 and summary.count("done") == 0
     after = read_dataset(scratch, "calls").to_pylist()[0]
