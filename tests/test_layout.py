@@ -111,3 +111,15 @@ def test_spacy_imported_without_torch_and_torch_still_importable():
             "assert 'torch' not in sys.modules; import thinc.compat as c; assert not c.has_torch; "
             "import importlib.util; assert importlib.util.find_spec('torch') is None or __import__('torch')")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_presidio_loaded_without_torch():
+    """Presidio's predefined recognizers import torch for a Hugging Face recognizer we never use (seconds of every
+    run's start-up): the privacy detector loads without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from qa_pipeline.config import PrivacyOptions; "
+            "from qa_pipeline.privacy.detect import PrivacyResources; PrivacyResources(PrivacyOptions()).analyzer; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,6 +14,7 @@ project's own recognizers for what ASR produces (recognizers.py).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
@@ -103,10 +104,14 @@ class PrivacyResources:
             return self._analyzer
 
     def _load(self):
-        from qa_pipeline.analysis.nlp import import_spacy
+        from qa_pipeline.analysis.nlp import import_spacy, import_without_torch
 
         spacy = import_spacy()  # before Presidio imports it: thinc must not pull torch in
+        # Presidio's device detector imports torch (seconds, hundreds of MB) to choose a device for transformer
+        # recognizers; ours run spaCy's CPU pipelines only. A user's own PRESIDIO_DEVICE is kept.
+        os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
         try:
+            import_without_torch("presidio_analyzer.predefined_recognizers")
             from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
             from presidio_analyzer.nlp_engine import SpacyNlpEngine
             from presidio_analyzer.predefined_recognizers import (
