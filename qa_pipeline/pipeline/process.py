@@ -65,6 +65,43 @@ def script_role_phrases(script) -> tuple[str, ...]:
     return tuple(dict.fromkeys(phrases + [c.lower() for c in script.companies]))
 
 
+_PROMPT_MAX_WORDS = 50  # phrases of a script prompt, company names not counted: Whisper keeps 223 prompt tokens
+
+
+def script_prompt(script, companies=()) -> str:
+    """A short text in the script's language for Whisper to hear before each window (asr.script_prompt): the
+    phrases of the agent's opening and closing rules, then the company names as written in the config (Whisper
+    copies their spelling), e.g. "Buongiorno, buonasera, ... servizio clienti, Brightwave Energia."."""
+    phrases: list[str] = []
+    for rule in script.rules:
+        if rule.phase in ("opening", "closing") and rule.speaker == AGENT and rule.require != "none":
+            for name in rule.phrase_sets:
+                phrases.extend(script.phrases.get(name, (name,)))
+    kept, words = [], 0
+    for p in dict.fromkeys(phrases):
+        words += len(p.split())
+        if words > _PROMPT_MAX_WORDS:
+            break
+        kept.append(p)
+    given = {c.lower() for c in companies}
+    names = list(dict.fromkeys([*companies, *(c for c in script.companies if c.lower() not in given)]))
+    text = ", ".join(kept + names)
+    return (text[:1].upper() + text[1:] + ".") if text else ""
+
+
+def _script_prompt(meta: CallMeta, config: PipelineConfig, resources: Resources, language: str) -> str | None:
+    """This call's script prompt when asr.script_prompt names its language."""
+    from qa_pipeline.analysis.compliance import select_script
+
+    if language not in config.asr.script_prompt:
+        return None
+    script = select_script(resources.analysis.scripts(meta.campaign), language=language, campaign=meta.campaign,
+                           call_type=meta.call_type)
+    if script.language != language:
+        return None
+    return script_prompt(script, config.analysis.companies_for(meta.campaign)) or None
+
+
 def _role_phrases(meta: CallMeta, config: PipelineConfig, resources: Resources, language: str | None
                   ) -> tuple[str, ...]:
     """The script phrases of this call (its campaign's script in its language) for decide_roles."""
@@ -129,6 +166,7 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
     transcript = resources.speech.transcriber(config.asr).transcribe(
         samples, audio.sample_rate, regions, language=meta.language, speaker_of_channel=speaker_of_channel,
         hotwords=config.analysis.companies_for(meta.campaign) if config.asr.company_hotwords else (),
+        prompt_for=(lambda lang: _script_prompt(meta, config, resources, lang)) if config.asr.script_prompt else None,
     )
     stage("asr", t0)
     words: tuple[Word, ...] = transcript.words

@@ -278,7 +278,8 @@ class _WindowDecoder:
     BatchedInferencePipeline drives them: features, `encode`, `model.generate` on the batch, `add_word_timestamps`),
     with faster-whisper's temperature fallback per window."""
 
-    def __init__(self, model, options: AsrOptions, language: str | None, hotwords: str | None):
+    def __init__(self, model, options: AsrOptions, language: str | None, hotwords: str | None,
+                 prompt: str | None = None):
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -289,8 +290,20 @@ class _WindowDecoder:
         # text only, as BatchedInferencePipeline decodes: with timestamp tokens Whisper ended 16 of 36 windows early
         # ("the next segment starts at t", then end of text), and the words after t were lost or, decoded again
         # from t, duplicated; the word times come from the cross-attention alignment either way
-        self.prompt = model.get_prompt(self.tokenizer, [], without_timestamps=True, hotwords=hotwords)
+        self.prompt = model.get_prompt(self.tokenizer, self.previous_tokens(prompt, hotwords),
+                                       without_timestamps=True, hotwords=hotwords)
         self.suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
+
+    def previous_tokens(self, prompt: str | None, hotwords: str | None) -> list[int]:
+        """`prompt` as the text before each window (faster-whisper's initial_prompt: "previous text" tokens), its
+        end kept when it and the hotwords pass Whisper's limit of max_length // 2 - 1 (223) prompt tokens."""
+        if not prompt or not prompt.strip():
+            return []
+        tokens = self.tokenizer.encode(" " + prompt.strip())
+        limit = self.model.max_length // 2 - 1
+        if hotwords:
+            limit -= min(len(self.tokenizer.encode(" " + hotwords.strip())), limit)
+        return tokens[-limit:] if limit > 0 else []
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """Log-mel features of one window (at most 30 s). shape: (n_mels, n_frames), 100 frames a second."""
@@ -444,9 +457,12 @@ class Transcriber:
         language: str | None,
         speaker_of_channel: dict[int, str],
         hotwords: Sequence[str] = (),
+        prompt_for: Callable[[str], str | None] | None = None,
     ) -> Transcript:
         """Words of the given speech regions; `samples` is (channels, n) int16. `hotwords`: names this call may
-        contain (its company), added to `asr.hotwords`.
+        contain (its company), added to `asr.hotwords`. `prompt_for(language)`: this call's text for Whisper to
+        hear as the words before each window (its campaign's script, see asr.script_prompt), after
+        `asr.initial_prompt`.
 
         Raises:
             TranscriptionError: the model failed on a window.
@@ -465,8 +481,12 @@ class Transcriber:
         eng = self.ref(opts.english_model) if opts.english_model else None
         ref = eng if (language == "en" and eng is not None) else self.ref(opts.multilingual_model)
         model = self.models.whisper(ref, opts)
+        if ref is not eng and opts.multilingual_beam_size is not None:
+            opts = replace(opts, beam_size=opts.multilingual_beam_size)
         hint = ", ".join(dict.fromkeys((*opts.hotwords, *hotwords))) or None
-        decoder = _WindowDecoder(model, opts, None if ref.english_only else language, hint)
+        prompt = " ".join(p.strip() for p in (opts.initial_prompt, prompt_for(language) if prompt_for else None)
+                          if p and p.strip()) or None
+        decoder = _WindowDecoder(model, opts, None if ref.english_only else language, hint, prompt)
         words: list[Word] = []
         todo = windows
         for _ in range(1 + _REST_PASSES):
