@@ -204,20 +204,26 @@ class Runner:
         return files
 
     def score(self, files: dict) -> dict:
-        from qa_pipeline.speech.evaluation import wer
+        return score(self.items, files)
 
-        refs = [it["reference"] for it in self.items]
-        hyps = [files[it["id"]]["text"] for it in self.items]
-        audio_s = sum(it["seconds"] for it in self.items)
-        seconds = sum(f["seconds"] for f in files.values())
-        calls = [it for it in self.items if it["prompts"]]
-        return {"wer": round(wer(refs, hyps, "it"), 4),
-                "wer_prompts": round(wer([c["reference"] for c in calls], [files[c["id"]]["text"] for c in calls], "it"), 4),
-                "wer_pv_it": round(wer([self.items[-1]["reference"]], [files[self.items[-1]["id"]]["text"]], "it"), 4),
-                "seconds": round(seconds, 2), "x_realtime": round(audio_s / seconds, 2),
-                "files": {k: {"text": v["text"], "seconds": round(v["seconds"], 2),
-                              "wer": round(wer([next(i["reference"] for i in self.items if i["id"] == k)],
-                                               [v["text"]], "it"), 4)} for k, v in files.items()}}
+
+def score(items: list[dict], files: dict) -> dict:
+    """WER (Italian normaliser; `wer_en`: run_bench's English one, for comparison) and speed of one system."""
+    from qa_pipeline.speech.evaluation import wer
+
+    ref = {it["id"]: it["reference"] for it in items}
+    calls = [it["id"] for it in items if it["prompts"]]
+    pv = items[-1]["id"]
+    audio_s = sum(it["seconds"] for it in items)
+    seconds = sum(f["seconds"] for f in files.values())
+
+    def w(ids, language="it"):
+        return round(wer([ref[i] for i in ids], [files[i]["text"] for i in ids], language), 4)
+
+    return {"wer": w(list(ref)), "wer_en": w(list(ref), "en"), "wer_prompts": w(calls), "wer_pv_it": w([pv]),
+            "seconds": round(seconds, 2), "x_realtime": round(audio_s / seconds, 2),
+            "files": {k: {"text": v["text"], "seconds": round(v["seconds"], 2), "wer": w([k])}
+                      for k, v in files.items()}}
 
 
 STAGES = [("compute_type", ["int8", "int8_float32", "float32"]), ("beam_size", [1, 5]), ("prompt", [False, True]),
@@ -228,9 +234,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rescore", action="store_true", help="score OUT/italian.json's stored texts again (no ASR)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.rescore:
+        report = json.loads((out / "italian.json").read_text(encoding="utf-8"))
+        work = Path(tempfile.mkdtemp(prefix="italian_bench_"))
+        try:
+            items = build_items(work, report["quick"])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        for x in report["results"].values():
+            for system in ("pipeline", "plain"):
+                old = x[system]
+                files = {k: {"text": f["text"], "seconds": f["seconds"]} for k, f in old["files"].items()}
+                x[system] = {**score(items, files), "seconds": old["seconds"], "x_realtime": old["x_realtime"]}
+        (out / "italian.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        (out / "italian.md").write_text(markdown(report), encoding="utf-8")
+        print(markdown(report))
+        return
     if not (PROMPTS / "transcripts.tsv").is_file():
         raise SystemExit(f"{PROMPTS} is missing")
     work = Path(tempfile.mkdtemp(prefix="italian_bench_"))
@@ -286,16 +309,21 @@ def markdown(r: dict) -> str:
         "Pipeline = speech regions + "
         "Transcriber (packed windows, batched); plain = WhisperModel.transcribe, seeded per file.", "",
         "| setting | pipeline WER | plain WER | pipeline x realtime | plain x realtime "
-        "| pipeline WER prompts / clip | plain WER prompts / clip |",
-        "|---|---|---|---|---|---|---|"]
+        "| pipeline WER prompts / clip | plain WER prompts / clip | pipeline / plain WER, English normaliser |",
+        "|---|---|---|---|---|---|---|---|"]
     for key, x in r["results"].items():
         p, q = x["pipeline"], x["plain"]
         lines.append(f"| {key} | {p['wer']:.1%} | {q['wer']:.1%} | {p['x_realtime']:.1f} | {q['x_realtime']:.1f} "
-                     f"| {p['wer_prompts']:.1%} / {p['wer_pv_it']:.0%} | {q['wer_prompts']:.1%} / {q['wer_pv_it']:.0%} |")
+                     f"| {p['wer_prompts']:.1%} / {p['wer_pv_it']:.0%} | {q['wer_prompts']:.1%} / {q['wer_pv_it']:.0%} "
+                     f"| {_pct(p.get('wer_en'))} / {_pct(q.get('wer_en'))} |")
     lines += ["", "One factor at a time from the best so far (lowest pipeline WER; within "
               f"{TIE_POINTS} points the faster): " + "; ".join(f"{s['factor']}: {s['chosen']}" for s in r["stages"]),
               "", f"Best: **{r['best']}**.", "", f"Script prompt: \"{r['prompt']}\""]
     return "\n".join(lines) + "\n"
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:.1%}"
 
 
 if __name__ == "__main__":
