@@ -48,14 +48,16 @@ def redacted_copies(folder: DataFolder, call_id: str) -> list[str]:
 
 def make_verifier(resources: Resources, config: PipelineConfig, *, language: str | None, channels: int,
                   allow=()):
-    """The verify loop's ear: re-transcribe a window of the redacted audio with the call's ASR, search it with the
-    call's detector, return the findings' time spans."""
+    """The verify loop's ear: re-transcribe windows of the redacted audio with the call's ASR (all of a round in
+    one call: packed and decoded as one batch), search them with the call's detector, return the findings' time
+    spans."""
     transcriber = resources.speech.transcriber(config.asr)
     speaker_of_channel = {0: "ch0", 1: "ch1"} if channels == 2 else {0: "unknown"}
 
-    def verify(samples: np.ndarray, sample_rate: int, window) -> list[tuple[float, float]]:
-        a, b = window
-        regions = [SpeechRegion(ch, float(a), float(b)) for ch in range(samples.shape[0])]
+    def verify(samples: np.ndarray, sample_rate: int, windows) -> list[tuple[float, float]]:
+        regions = [SpeechRegion(ch, float(a), float(b)) for a, b in windows for ch in range(samples.shape[0])]
+        if not regions:
+            return []
         words = transcriber.transcribe(samples, sample_rate, regions, language=language,
                                        speaker_of_channel=speaker_of_channel).words
         utterances, rows = _utterances(words)

@@ -22,7 +22,9 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 Span = tuple[float, float]
-Verifier = Callable[[np.ndarray, int, Span], list[Span]]
+Verifier = Callable[[np.ndarray, int, Sequence[Span]], list[Span]]
+"""(samples, sample_rate, windows) -> the time spans of what is still heard in those windows; all windows of a round
+in one call, so that the ASR decodes them together (one batch, not one 30 s pass per window)."""
 """(samples (channels, n) int16, sample rate, window (start_s, end_s)) -> the time spans of what the detector
 finds in the window's re-transcription (seconds from the call's start)."""
 
@@ -141,11 +143,7 @@ def redact(samples: np.ndarray, sample_rate: int, findings: Sequence, utterances
 
 def _residuals(samples: np.ndarray, sample_rate: int, spans: Sequence[Span], verifier: Verifier,
                duration: float) -> list[Span]:
-    windows = padded_spans(spans, VERIFY_CONTEXT_S, duration)
-    hits: list[Span] = []
-    for w in windows:
-        hits += verifier(samples, sample_rate, w)
-    return hits
+    return list(verifier(samples, sample_rate, padded_spans(spans, VERIFY_CONTEXT_S, duration)))
 
 
 def _turn_of(hit: Span, turns: list[Span]) -> Span:
