@@ -148,17 +148,18 @@ def _demo_subset(tmp_path, wanted):
 
 
 def test_configured_company_names_count_for_the_opening_even_misspelt(tmp_path):
-    """Whisper misspells company names it never heard ("Right we've energy", "Skyline Broadbent"): the configured
-    `analysis.companies` (per campaign) are matched on their letters, and naming one passes opening.company_name."""
-    calls, config_file = _demo_subset(tmp_path, ("demo-016.opus", "demo-024.opus"))
+    """Whisper misspells company names it never heard ("BrightwayVenergy", "Right we've energy", "Skyline
+    Broadbent"): the configured `analysis.companies` (per campaign) are matched on their letters, and naming one
+    passes opening.company_name."""
+    calls, config_file = _demo_subset(tmp_path, ("demo-001.opus", "demo-024.opus"))
     config = load_config(config_file)
     assert config.analysis.companies_for("broadband-sales") == ("Skyline Broadband",)
     assert run_folder(calls, tmp_path / "data", config).count("done") == 2
     company = {r["call_id"]: r for r in read_dataset(tmp_path / "data", "compliance").to_pylist()
                if r["rule_id"] == "opening.company_name"}
     # (run after other configs in this process: their loaded models are shared, their analysis options must not be)
-    assert {c: r["result"] for c, r in company.items()} == {"demo-016": "passed", "demo-024": "passed"}
-    assert company["demo-016"]["start_s"] < 5 and "energy" in company["demo-016"]["matched_text"].lower()
+    assert {c: r["result"] for c, r in company.items()} == {"demo-001": "passed", "demo-024": "passed"}
+    assert company["demo-001"]["start_s"] < 6 and "energy" in company["demo-001"]["matched_text"].lower()
 
 
 def test_company_hotwords_spell_the_name_right(tmp_path):
