@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -91,7 +92,18 @@ def _utterances(words) -> tuple[list[Utterance], list[dict]]:
 def redact_call_audio(data_dir, result: CallResult, audio_path: str, config: PipelineConfig,
                       resources: Resources | None, *, campaign: str | None = None) -> CallResult:
     """The call's result with its redaction report (and residual flag) added, its redacted copy written. A call
-    without findings gets no copy (its recording holds nothing to mute) and no report; a stale copy is removed."""
+    without findings gets no copy (its recording holds nothing to mute) and no report; a stale copy is removed.
+    The seconds it took are the call's `audio_redaction` stage (decode, mute, verify loop, encode, check)."""
+    t0 = time.perf_counter()
+    out = _redact_call_audio(data_dir, result, audio_path, config, resources, campaign=campaign)
+    if out.redactions:
+        stages = {**dict(out.calls.get("stage_seconds") or {}), "audio_redaction": round(time.perf_counter() - t0, 3)}
+        out = replace(out, calls={**out.calls, "stage_seconds": stages})
+    return out
+
+
+def _redact_call_audio(data_dir, result: CallResult, audio_path: str, config: PipelineConfig,
+                       resources: Resources | None, *, campaign: str | None = None) -> CallResult:
     options = config.privacy
     folder = as_folder(data_dir)
     call_id = result.calls["call_id"]

@@ -134,6 +134,7 @@ def test_the_pipeline_writes_a_redacted_copy_and_its_report(demo_pii_run):
         assert bool(residual) == (rep["residual_hits"] > 0)
         call = [c for c in read_dataset(data, "calls").to_pylist() if c["call_id"] == cid][0]
         assert any(f.startswith("W008") for f in call["flags"]) == (rep["residual_hits"] > 0)
+        assert dict(call["stage_seconds"])["audio_redaction"] > 0  # its cost is reported with the other stages
 
 
 def test_residual_flag_and_report_without_a_verifier_hit(tmp_path):
