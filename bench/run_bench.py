@@ -128,11 +128,19 @@ def child_ours(spec: dict) -> dict:
 
 
 def ours_files(data: str | Path) -> dict:
-    """What ours stored for each call of a data folder: metadata, stage seconds and utterances as segments."""
+    """What ours stored for each call of a data folder: metadata, stage seconds and utterances as segments. The
+    text is the original as transcribed (privacy.keep_raw_text, _restricted) where kept: redaction labels
+    ("[PERSON]") are not ASR errors."""
+    from qa_pipeline.privacy.restricted import read_raw_utterances
     from qa_pipeline.store.folder import read_dataset
 
     calls = read_dataset(str(data), "calls").to_pylist()
     utts = read_dataset(str(data), "utterances").to_pylist()
+    for cid in {u["call_id"] for u in utts}:
+        raw = {r["utterance_index"]: r["text"] for r in read_raw_utterances(str(data), cid)}
+        for u in utts:
+            if u["call_id"] == cid and u["utterance_index"] in raw:
+                u["text"] = raw[u["utterance_index"]]
     files = {}
     for c in calls:
         segs = sorted(([u["start_s"], u["end_s"], u["speaker"], u["text"]] for u in utts
@@ -146,7 +154,9 @@ def ours_files(data: str | Path) -> dict:
 
 
 def _device_overrides() -> dict:
-    return {"asr.device": DEVICE, "asr.compute_type": COMPUTE_TYPE}
+    # the original text is kept (as a user may configure) so that WER is scored on what ASR heard, not on the
+    # redacted copy; redaction itself still runs and is timed
+    return {"asr.device": DEVICE, "asr.compute_type": COMPUTE_TYPE, "privacy.keep_raw_text": True}
 
 
 def child_baseline(spec: dict, batched: bool) -> dict:
@@ -324,7 +334,7 @@ def run_ours_cli(calls: Path, data: Path, work: Path, label: str) -> dict:
     """`qa-pipeline run CALLS --data DATA --task-runner none` as a user runs it, timed whole in its own process
     (interpreter start, imports, model loads, every stage, Parquet writes, scoring)."""
     config = work / "bench-device.yaml"
-    config.write_text(f"asr:\n  device: {DEVICE}\n  compute_type: {COMPUTE_TYPE}\n")
+    config.write_text(f"asr:\n  device: {DEVICE}\n  compute_type: {COMPUTE_TYPE}\nprivacy:\n  keep_raw_text: true\n")
     exe = Path(sys.executable).with_name("qa-pipeline")
     cmd = [str(exe)] if exe.is_file() else [sys.executable, "-c", "import sys; from flows.cli import main; "
                                                                   "sys.exit(main())"]
