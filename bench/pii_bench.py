@@ -2,6 +2,7 @@
 search for leaked values in everything the pipeline wrote.
 
     python bench/pii_bench.py --data qa-data --out bench/results
+    python bench/pii_bench.py --data qa-data --redetect --out /tmp/pii   # the detector again on the kept raw text
 
 1. **Dialogue text**: the demo calls with planted personal data (demo/truth/*.json `pii`: demo-027..032), their
    turns as written, through the detector (`PrivacyResources.detect`); a planted item is found when a finding of
@@ -101,10 +102,41 @@ def dialogue_text(privacy: PrivacyResources, calls: list[dict], allow_of) -> dic
     return tally.table()
 
 
-def asr_text(data: Path, calls: list[dict]) -> dict:
+def redetected_rows(data: Path, calls: list[dict], privacy: PrivacyResources, allow_of) -> list[dict]:
+    """The planted calls' findings again, from their original text (`_restricted/utterances_raw`, kept with
+    privacy.keep_raw_text) through today's detector, without transcribing again: pii-like rows (call, type, time
+    span). Time spans come from the stored words where their (redacted) text still matches, else proportional
+    within the utterance, as the pipeline does without word times."""
+    import pyarrow.compute as pc
+
+    from qa_pipeline.pipeline.rows import utterances_from_rows
+    from qa_pipeline.privacy.restricted import raw_texts
     from qa_pipeline.store.folder import read_dataset
 
-    rows = read_dataset(data, "pii").to_pylist()
+    utt_table = read_dataset(data, "utterances")
+    word_table = read_dataset(data, "words")
+    langs = {r["call_id"]: r.get("language") for r in read_dataset(data, "calls").to_pylist()}
+    out: list[dict] = []
+    for doc in calls:
+        cid = doc["call_id"]
+        raw = raw_texts(data, cid)
+        if not raw:
+            continue
+        stored = utterances_from_rows(utt_table.filter(pc.equal(utt_table.column("call_id"), cid)).to_pylist())
+        utts = [Utterance(u.index, u.speaker, u.role, u.start, u.end, raw.get(u.index, u.text), u.mean_probability,
+                          u.n_words) for u in stored]
+        words = word_table.filter(pc.equal(word_table.column("call_id"), cid)).to_pylist()
+        for f in privacy.detect(utts, langs.get(cid) or doc["language"], words=words, allow=allow_of(doc)):
+            out.append({"call_id": cid, "utterance_index": f.utterance_index, "entity_type": f.entity_type,
+                        "start_s": f.start_s, "end_s": f.end_s, "confidence": f.confidence, "detector": f.detector})
+    return out
+
+
+def asr_text(data: Path, calls: list[dict], rows: list[dict] | None = None) -> dict:
+    """rows: the findings to score (default: the data folder's pii rows)."""
+    from qa_pipeline.store.folder import read_dataset
+
+    rows = read_dataset(data, "pii").to_pylist() if rows is None else rows
     done = set(read_dataset(data, "calls", ["call_id"]).column("call_id").to_pylist())
     tally = Tally()
     missing = []
@@ -291,7 +323,8 @@ def markdown(result: dict) -> str:
 
     table("Dialogue text (as written)", result["dialogue_text"])
     if result.get("asr_text"):
-        table("Text after ASR (the pipeline's pii rows)", result["asr_text"])
+        table("Text after ASR (" + ("today's detector on the stored original text" if result.get("asr_text_redetected")
+                                    else "the pipeline's pii rows") + ")", result["asr_text"])
         if result["asr_text"].get("missing_calls"):
             lines += [f"Calls not in the data folder: {', '.join(result['asr_text']['missing_calls'])}", ""]
     if result.get("real_text"):
@@ -317,6 +350,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, help="data folder of a demo run (make run)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--redetect", action="store_true",
+                    help="score today's detector on the data folder's original text (a run with privacy.keep_raw_text: "
+                         "true) instead of its stored pii rows: no new transcription. The planted calls alone "
+                         "(demo-027..032) are enough")
     args = ap.parse_args(argv)
     config = load_config(ROOT / "demo" / "config.yaml")
     privacy = PrivacyResources(config.privacy if config.privacy.enabled else PrivacyOptions())
@@ -328,7 +365,9 @@ def main(argv=None) -> int:
               "dialogue_text": dialogue_text(privacy, calls, allow_of)}
     result["seconds_per_call"] = round((time.perf_counter() - t0) / max(1, len(calls)), 3)
     if args.data and (args.data / "calls").is_dir():
-        result["asr_text"] = asr_text(args.data, calls)
+        redetected = redetected_rows(args.data, calls, privacy, allow_of) if args.redetect else None
+        result["asr_text"] = asr_text(args.data, calls, redetected)
+        result["asr_text_redetected"] = bool(args.redetect)
         result["leaks"] = leaks(args.data, calls)
         result["audio"] = audio_redaction(args.data, calls)
     else:

@@ -235,6 +235,7 @@ class PrivacyResources:
         for u in ordered:
             for run in runs[u.index]:
                 hits += R.run_hits([(u.index, unit) for unit in run.units], ctx_of(u.index), lang)
+            hits += R.spelled_code_hits(u.index, u.text, lang, runs[u.index], ctx_of(u.index))
             hits += R.spoken_email_hits(u.index, u.text, self.suffix_ok)
             hits += R.name_hits(u.index, u.text, lang, stop, allowed)
             k = position[u.index]

@@ -67,6 +67,20 @@ SPELL_LINKS = {"en": (("as", "in"), ("for",), ("like",)), "it": (("come",), ("di
 HOMOPHONES = {"en": {"for": "4", "fore": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}, "it": {}}
 ZERO_LETTERS = {"en": {"oh": "0", "o": "0", "nil": "0"}, "it": {}}
 REPEATS = {"en": {"double": 2, "triple": 3}, "it": {"doppio": 2, "triplo": 3}}
+# The digit words, for what ASR makes of them when it garbles a read-out number: a word one letter away from one of
+# the longer ones ("nero", "zeri" for zero; "sete" for sette; "cintue" for cinque; "tree" for three) is that digit,
+# but only inside a run of other digits (`_settle`), so that a read-out number keeps its length and a sentence
+# ("è vero", "a tree") stays words. Three-letter digit words are too close to ordinary words to be matched so.
+DIGIT_WORDS = {
+    "en": {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+           "eight": "8", "nine": "9"},
+    "it": {"zero": "0", "uno": "1", "due": "2", "tre": "3", "quattro": "4", "cinque": "5", "sei": "6", "sette": "7",
+           "otto": "8", "nove": "9"},
+}
+# Known ASR spellings of digit words that are further than one letter away (or too short to match so).
+ASR_DIGITS = {"en": {"fife": "5", "sicks": "6", "nein": "9"}, "it": {"zeri": "0", "quatro": "4", "cinqu": "5"}}
+# Long enough to be matched with an edit: English "three", "seven", "eight" only (the shorter ones are words).
+FUZZY_MIN_LEN = {"en": 5, "it": 4}
 # Fillers and spoken separators that do not break a number or a code.
 FILLERS = {
     "en": {"uh", "um", "er", "erm", "ehm", "hmm", "mm", "dash", "hyphen", "space"},
@@ -87,6 +101,26 @@ def number_value(word: str, language: str) -> int | None:
         return int(text2num(w, language))
     except (ValueError, TypeError, IndexError, KeyError):
         return None
+
+
+def misheard_digit(word: str, language: str) -> str | None:
+    """The digit a garbled digit word stands for ("nero" -> "0", "cintue" -> "5", "tree" -> "3"), or None: an
+    ASR spelling of the language's (ASR_DIGITS), or one edit away from exactly one digit word of FUZZY_MIN_LEN
+    letters or more. Only a candidate: `code_runs` keeps it among other digits only."""
+    from rapidfuzz.distance import Levenshtein
+
+    w = fold(word)
+    if not w.isalpha() or not w.isascii():
+        return None
+    known = ASR_DIGITS.get(language, {})
+    if w in known:
+        return known[w]
+    words = DIGIT_WORDS.get(language, {})
+    if w in words or len(w) < 4:
+        return None
+    found = {d for dw, d in words.items() if len(dw) >= FUZZY_MIN_LEN.get(language, 5)
+             and Levenshtein.distance(w, dw, score_cutoff=1) <= 1}
+    return found.pop() if len(found) == 1 else None
 
 
 def compose(words: list[str], language: str) -> str | None:
@@ -110,6 +144,7 @@ class Unit:
     end: int
     kind: str  # digits / letter / alnum / plus
     strong: bool  # digits or an alphanumeric token: a run needs one (or several letters) to be a code
+    misheard: bool = False  # a digit word as ASR garbled it ("nero" for zero): kept only among other digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,20 +265,60 @@ def _numbers(toks: list[Token], i: int, language: str) -> tuple[list[Unit], int]
     return units, j - i
 
 
-def code_runs(text: str, language: str, utterance_index: int = 0) -> list[Run]:
+def _settle(units: list[Unit], *, leading: bool, lead_limit: int) -> list[list[Unit]]:
+    """A stretch of units with misheard digit words, cut where such a word is not a digit after all.
+
+    A misheard word counts when a unit next to it is a digit heard right and either both its neighbours are
+    digits, or the stretch holds three digits heard right or more ("uno, nero uno, nero." ends a number;
+    "tre, vero?" is a question); and never when the stretch holds more misheard words than right ones.
+    leading: the speaker's previous utterance ended in a number (they are still reading it): misheard words at the
+    utterance's start (`lead_limit`: its first characters) count in a row of two or more ("nero nero nero nero")."""
+    if not any(u.misheard for u in units):
+        return [units]
+    right = sum(u.kind == "digits" and not u.misheard for u in units)
+    wrong = sum(u.misheard for u in units)
+    keep = [True] * len(units)
+    head = 0
+    while leading and head < len(units) and units[head].misheard and units[head].start < lead_limit:
+        head += 1
+    for k, u in enumerate(units):
+        if not u.misheard:
+            continue
+        if leading and head >= 2 and k < head:
+            continue
+        before = units[k - 1] if k > 0 else None
+        after = units[k + 1] if k + 1 < len(units) else None
+        prev_ok = before is not None and before.kind == "digits" and not before.misheard
+        next_ok = after is not None and after.kind == "digits" and not after.misheard
+        both = before is not None and after is not None and before.kind == after.kind == "digits"
+        keep[k] = (prev_ok or next_ok) and (both or right >= 3) and wrong <= right
+    parts: list[list[Unit]] = [[]]
+    for u, ok in zip(units, keep):
+        if ok:
+            parts[-1].append(u)
+        elif parts[-1]:
+            parts.append([])
+    return [p for p in parts if p]
+
+
+def code_runs(text: str, language: str, utterance_index: int = 0, *, continues: bool = False) -> list[Run]:
     """Every stretch of number groups, digits, letters and alphanumeric tokens in `text`, separators and fillers
     skipped. A run holds at least one strong unit (digits, an alphanumeric token, a spelling-alphabet letter) or
-    three letters."""
+    three letters. Digit words ASR misheard count among other digits only (`_settle`).
+
+    continues: the speaker's previous utterance ended in a number, which this one may go on reading."""
     toks = tokens(text)
     runs: list[Run] = []
     current: list[Unit] = []
     fillers = FILLERS.get(language, set())
     homophones = HOMOPHONES.get(language, {})
     zeros = ZERO_LETTERS.get(language, {})
+    lead_limit = toks[min(3, len(toks) - 1)].end if toks else 0
 
     def close():
-        if current and (any(u.strong for u in current) or sum(u.kind == "letter" for u in current) >= 3):
-            runs.append(Run(utterance_index, tuple(current)))
+        for part in _settle(current, leading=continues, lead_limit=lead_limit):
+            if any(u.strong for u in part) or sum(u.kind == "letter" for u in part) >= 3:
+                runs.append(Run(utterance_index, tuple(part)))
         current.clear()
 
     i = 0
@@ -273,6 +348,11 @@ def code_runs(text: str, language: str, utterance_index: int = 0) -> list[Run]:
                 i += 1
                 continue
         if t.text in SEPARATORS or low in fillers:
+            i += 1
+            continue
+        digit = misheard_digit(t.text, language)
+        if digit is not None:
+            current.append(Unit(digit, t.start, t.end, "digits", True, misheard=True))
             i += 1
             continue
         close()

@@ -53,10 +53,75 @@ CONTEXT = {
 }
 
 
+# The context words ASR garbles and that are long or distinctive enough to be recognised on their letters with an
+# edit or a few ("cavicetiscale" for codice fiscale, "iman" for IBAN, "scadensa"): `fuzzy_context`.
+FUZZY_CONTEXT = {
+    "card": ("carta di credito", "credit card", "debit card", "mastercard", "bancomat"),
+    "expiry": ("scadenza", "expiry date", "expiration"),
+    "cvv": ("codice di sicurezza", "security code", "codice di controllo"),
+    "iban": ("iban", "coordinate bancarie", "bank account"),
+    "fiscal": ("codice fiscale", "fiscal code"),
+    "vat": ("partita iva", "vat number"),
+    "phone": ("cellulare", "telefono", "phone number"),
+    "postal": ("codice postale", "postcode"),
+    "identity": ("carta d identita", "carta di identita"),
+    "passport": ("passaporto", "passport"),
+}
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in fold(text) if c.isalpha())
+
+
+def _edits_allowed(n: int) -> int:
+    """Edits allowed to a context phrase of n letters: 1 up to 7 letters (same length, same first letter), 2 up to
+    11, 3 beyond; none under 4 letters ("cf", "cvv", "cap" are matched exactly only)."""
+    return 0 if n < 4 else 1 if n <= 7 else 2 if n <= 11 else 3
+
+
+def fuzzy_context(texts: Sequence[str]) -> frozenset[str]:
+    """Context groups whose words ASR garbled: a window of 1-4 consecutive words whose letters are within
+    `_edits_allowed` edits of a FUZZY_CONTEXT phrase's letters. A window that is itself another group's exact
+    context phrase ("codice postale" is three edits from codice fiscale) does not count."""
+    from rapidfuzz.distance import Levenshtein
+
+    exact = {_letters(w) for ws in CONTEXT.values() for w in ws}
+    found: set[str] = set()
+    for text in texts:
+        words = [t.text for t in tokens(text) if t.text.isalpha()]
+        # (letters, capitalised one word): a short phrase is not matched by a name ("Ivan" is not "iban")
+        windows = {(_letters("".join(words[a:b])), b == a + 1 and words[a][:1].isupper() and len(words[a]) > 1
+                    and not words[a].isupper()) for a in range(len(words))
+                   for b in range(a + 1, min(len(words), a + 4) + 1)}
+        for group, phrases in FUZZY_CONTEXT.items():
+            if group in found:
+                continue
+            for phrase in phrases:
+                target = _letters(phrase)
+                edits = _edits_allowed(len(target))
+                if not edits:
+                    continue
+                for w, named in windows:
+                    if abs(len(w) - len(target)) > (0 if len(target) <= 7 else edits):
+                        continue
+                    if len(target) <= 7 and (w[:1] != target[:1] or named):
+                        continue
+                    if w != target and w in exact:
+                        continue
+                    if Levenshtein.distance(w, target, score_cutoff=edits) <= edits:
+                        found.add(group)
+                        break
+                if group in found:
+                    break
+    return frozenset(found)
+
+
 def context_flags(texts: Sequence[str]) -> frozenset[str]:
-    """Which context groups are named in `texts` (the utterance and the ones before it)."""
+    """Which context groups are named in `texts` (the utterance and the ones before it): their words as written,
+    or as ASR garbled them (`fuzzy_context`)."""
     joined = " " + " ".join(_words_only(fold(t)) for t in texts) + " "
-    return frozenset(k for k, words in CONTEXT.items() if any(f" {_words_only(w)} " in joined for w in words))
+    exact = frozenset(k for k, words in CONTEXT.items() if any(f" {_words_only(w)} " in joined for w in words))
+    return exact | fuzzy_context(texts)
 
 
 def _words_only(text: str) -> str:
@@ -67,6 +132,10 @@ def _words_only(text: str) -> str:
 
 CF_SHAPE = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
 IBAN_SHAPE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
+# An Italian IBAN as ASR leaves it when a customer reads it out: "I T", the two check digits, the CIN letter (ASR
+# may add a letter: "I x" for "X") and at least ten more digits (ABI, CAB, account; digits may be lost, so the
+# checksum cannot be verified). Nothing else said in a call has this shape.
+IT_IBAN_READ = re.compile(r"^IT\d{2}[A-Z]{1,2}\d{10,}[A-Z0-9]*$")
 UK_POSTCODE = re.compile(r"^(GIR0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\d[ABD-HJLNP-UW-Z]{2})$")
 IT_ID_CARD = re.compile(r"^(C[A-Z]\d{5}[A-Z]{2}|[A-Z]{2}\d{7}|\d{7}[A-Z]{2})$")
 IT_PASSPORT = re.compile(r"^[A-Z]{2}\d{7}$")
@@ -137,7 +206,7 @@ def classify_code(chars: str, ctx: frozenset[str], language: str, *, whole: bool
         if not plus:
             if 13 <= n <= 19 and body[0] in "23456" and luhn_ok(body):
                 out.append(("CREDIT_CARD", 0.95 if "card" in ctx else 0.85, "code:luhn"))
-            elif "card" in ctx and 14 <= n <= 19 and whole:
+            elif "card" in ctx and 12 <= n <= 24 and whole:  # ASR lost or doubled digits ("nove nove" -> "nome 981")
                 out.append(("CREDIT_CARD", 0.6, "code:card_context"))
             if n == 11 and vat_ok(body):
                 out.append(("IT_VAT_CODE", 0.9 if "vat" in ctx else 0.45, "code:partita_iva"))
@@ -151,7 +220,10 @@ def classify_code(chars: str, ctx: frozenset[str], language: str, *, whole: bool
                 out.append(("ACCOUNT_NUMBER", 0.7, "code:account_context"))
             elif whole and n >= 9:
                 out.append(("ACCOUNT_NUMBER", 0.55, "code:long_number"))
-        if 6 <= n <= 15 and not (n >= 13 and luhn_ok(body) and not plus):
+        # a piece of a longer number read after a card, an IBAN or a tax code was asked for is a piece of that,
+        # not a phone number (unless a phone is being talked about too)
+        piece_of_other = not whole and "phone" not in ctx and bool(ctx & {"card", "iban", "fiscal", "vat"})
+        if 6 <= n <= 15 and not (n >= 13 and luhn_ok(body) and not plus) and not piece_of_other:
             if phone_ok(chars, PHONE_REGIONS.get(language, ("GB", "US", "IT"))):
                 conf = 0.85 if "phone" in ctx else 0.6 if "account" in ctx else 0.7  # "order id: 33489..."
                 out.append(("PHONE_NUMBER", conf, "code:phone"))
@@ -163,6 +235,8 @@ def classify_code(chars: str, ctx: frozenset[str], language: str, *, whole: bool
     if IBAN_SHAPE.match(body):
         if iban_ok(body):
             out.append(("IBAN", 1.0, "code:iban"))
+        elif IT_IBAN_READ.match(body):
+            out.append(("IBAN", 0.75, "code:iban_structure"))
         elif "iban" in ctx:
             out.append(("IBAN", 0.6, "code:iban_context"))
     if n == 16 and CF_SHAPE.match(body):
@@ -206,6 +280,7 @@ def run_hits(pieces: Sequence[Piece], ctx: frozenset[str], language: str, *, min
 
     min_span: only ranges spanning at least this many utterances (2 for chains across utterances)."""
     hits: list[Hit] = []
+    ranges: list[tuple] = []
     units = list(pieces)[:max_units * 4]
     n = len(units)
     for i in range(n):
@@ -221,9 +296,15 @@ def run_hits(pieces: Sequence[Piece], ctx: frozenset[str], language: str, *, min
                 continue
             whole = i == 0 and j == n - 1
             for entity, conf, detector in classify_code(chars, ctx, language, whole=whole):
-                for u in utts:
-                    part = [unit for uu, unit in units[i:j + 1] if uu == u]
-                    hits.append(Hit(u, part[0].start, part[-1].end, entity, conf, detector))
+                ranges.append((i, j, entity, conf, detector, utts))
+    # a piece of an IBAN read out (its ABI and CAB read as a landline, its account as a long number) is the IBAN
+    ibans = [(i, j) for i, j, entity, *_ in ranges if entity == "IBAN"]
+    for i, j, entity, conf, detector, utts in ranges:
+        if entity != "IBAN" and any(a <= i and j <= b and (a, b) != (i, j) for a, b in ibans):
+            continue
+        for u in utts:
+            part = [unit for uu, unit in units[i:j + 1] if uu == u]
+            hits.append(Hit(u, part[0].start, part[-1].end, entity, conf, detector))
     return hits
 
 
@@ -333,6 +414,132 @@ def residue_hits(utterances: Sequence, runs: dict[int, list[Run]], hits: Sequenc
     return out
 
 
+# --- codes spelled with a spelling alphabet, as ASR garbles them ------------------------------------------------
+
+# How letters are said before "come" / "as in" (Italian letter names, English ones), for a spelled item's first word
+SPOKEN_LETTERS = {
+    "it": {"a": "A", "bi": "B", "ci": "C", "di": "D", "e": "E", "effe": "F", "gi": "G", "acca": "H", "i": "I",
+           "elle": "L", "emme": "M", "enne": "N", "o": "O", "pi": "P", "cu": "Q", "erre": "R", "esse": "S", "ti": "T",
+           "u": "U", "vu": "V", "vi": "V", "zeta": "Z", "kappa": "K", "ics": "X", "ipsilon": "Y"},
+    "en": {"bee": "B", "see": "C", "dee": "D", "gee": "G", "jay": "J", "kay": "K", "el": "L", "em": "M", "en": "N",
+           "pee": "P", "cue": "Q", "ar": "R", "ess": "S", "tee": "T", "vee": "V", "ex": "X", "zed": "Z", "zee": "Z",
+           "aitch": "H"},
+}
+SPELL_LINK_WORDS = {"it": (("come",),), "en": (("as", "in"), ("for",))}
+# a spelled code's type from what was asked for (context groups, most specific first)
+SPELLED_TYPES = (("fiscal", "IT_FISCAL_CODE"), ("iban", "IBAN"), ("vat", "IT_VAT_CODE"),
+                 ("identity", "IT_IDENTITY_CARD"), ("passport", "IT_PASSPORT"), ("licence", "IT_DRIVER_LICENSE"),
+                 ("postal", "ADDRESS"), ("account", "ACCOUNT_NUMBER"))
+
+
+def _spoken_letter(word: str, language: str) -> str | None:
+    """The letter a word before "come" names: a single letter, a letter name, or one edit from a letter name of four
+    letters or more ("ese" for esse, "seta" for zeta)."""
+    from rapidfuzz.distance import Levenshtein
+
+    w = fold(word)
+    if len(w) == 1 and w.isalpha() and w.isascii():
+        return w.upper()
+    names = SPOKEN_LETTERS.get(language, {})
+    if w in names:
+        return names[w]
+    near = {v for k, v in names.items() if len(k) >= 4 and Levenshtein.distance(w, k, score_cutoff=1) <= 1}
+    return near.pop() if len(near) == 1 else None
+
+
+def _alphabet_letter(word: str, language: str) -> str | None:
+    """The letter a spelling-alphabet word stands for, also one or two edits away as ASR writes it ("rapoli" for
+    Napoli, "lara" for Zara; two edits from words of seven letters or more)."""
+    from rapidfuzz.distance import Levenshtein
+
+    from qa_pipeline.privacy.normalize import ITALIAN_ALPHABET, NATO
+
+    table = ITALIAN_ALPHABET if language == "it" else NATO
+    w = fold(word)
+    if w in table:
+        return table[w]
+    if len(w) < 4:
+        return None
+    near = {v for k, v in table.items() if len(k) >= 4 and Levenshtein.distance(
+        w, k, score_cutoff=2 if len(k) >= 7 else 1) <= (2 if len(k) >= 7 else 1)}
+    return near.pop() if len(near) == 1 else None
+
+
+def spelled_code_hits(index: int, text: str, language: str, runs: Sequence[Run], ctx: frozenset[str]) -> list[Hit]:
+    """A code spelled with a spelling alphabet and digits, as ASR leaves it: "ese come rapoli, cicro mechomo, emme
+    come milano, erre come Roma, otto cintue, ..." for "S come Savona, C come Como, M come Milano, R come Roma,
+    otto cinque". Items "<letter word> come <word>" (or "as in", "for") whose letter word names a letter or whose
+    word is a spelling-alphabet word (both as ASR garbles them), and digits, with at most three other words
+    between them (what ASR made of an item it merged, "cicro mechomo"), are one code when it holds three items or
+    more, two of them clear (their word a spelling-alphabet word, or starting with the letter named). The type comes
+    from what was asked for (codice fiscale, IBAN, partita IVA...), else 16 units of a codice fiscale's shape (six
+    letters or more, four digits or more) -> IT_FISCAL_CODE, else ACCOUNT_NUMBER; confidence below a validated code's
+    (0.7 with its context, 0.6 by shape, 0.55 generic), since the characters themselves cannot be read back."""
+    toks = [t for t in tokens(text) if t.text.isalnum()]
+    folded = [fold(t.text) for t in toks]
+    items: list[tuple[int, int, int, int, bool]] = []  # (first token, last token, letters, digits, clear)
+    for k in range(1, len(toks) - 1):
+        for link in SPELL_LINK_WORDS.get(language, ()):
+            n = len(link)
+            if tuple(folded[k:k + n]) != link or k + n >= len(toks):
+                continue
+            letter = _spoken_letter(toks[k - 1].text, language)
+            word = toks[k + n]
+            if not word.text.isalpha():
+                continue
+            by_word = _alphabet_letter(word.text, language)
+            if letter is None and by_word is None:
+                continue
+            if link == ("for",) and (letter is None or len(folded[k - 1]) != 1):
+                continue  # "for" links only a single letter ("B for Bravo")
+            clear = by_word is not None or (letter is not None and fold(word.text)[:1].upper() == letter)
+            items.append((k - 1, k + n, 1, 0, clear))
+    if len(items) < 3:
+        return []
+    start_of = {t.start: k for k, t in enumerate(toks)}
+    taken = {k for a, b, *_ in items for k in range(a, b + 1)}
+    for run in runs:
+        for u in run.units:
+            k = start_of.get(u.start)
+            if k is None or k in taken or not u.chars.isdigit():
+                continue
+            last = k
+            while last + 1 < len(toks) and toks[last + 1].end <= u.end:
+                last += 1
+            items.append((k, last, 0, len(u.chars), True))
+    items.sort()
+    hits: list[Hit] = []
+    group: list[tuple[int, int, int, int, bool]] = []
+
+    def close():
+        spelled = [g for g in group if g[2]]
+        if len(spelled) >= 3 and sum(g[4] for g in spelled) >= 2:
+            letters = sum(g[2] for g in group)
+            digits = sum(g[3] for g in group)
+            gaps = sum(max(0, b[0] - a[1] - 1) for a, b in zip(group, group[1:]))
+            first = group[0][0]
+            if first <= 2:  # the answer opens with the code: the words before its first clear item are part of it
+                first = 0
+            kind = next((entity for g, entity in SPELLED_TYPES if g in ctx), None)
+            conf = 0.7
+            if kind is None:
+                units = letters + digits + (gaps + 1) // 2  # a merged item ("cicro mechomo") is about one unit
+                if language == "it" and 14 <= units <= 18 and letters >= 6 and digits >= 4:
+                    kind, conf = "IT_FISCAL_CODE", 0.6
+                else:
+                    kind, conf = "ACCOUNT_NUMBER", 0.55
+            hits.append(Hit(index, toks[first].start, toks[group[-1][1]].end, kind, conf, "code:spelled"))
+        group.clear()
+
+    for item in items:
+        if group and item[0] - group[-1][1] - 1 > 3:
+            close()
+        group.append(item)
+    if group:
+        close()
+    return hits
+
+
 # --- e-mail said aloud ----------------------------------------------------------------------------------------
 
 AT_WORDS = {"at", "chiocciola", "@"}
@@ -340,10 +547,38 @@ DOT_WORDS = {"dot", "punto"}
 JOIN_WORDS = {"underscore": "_", "dash": "-", "hyphen": "-", "trattino": "-", "meno": "-"}
 
 
+def _at_word(toks: list[Token], k: int) -> tuple[int, bool] | None:
+    """The at-word starting at token k: (tokens it takes, whether it is the unambiguous "chiocciola"), also as ASR
+    splits or garbles it ("chi occio la", "chiocciala": its letters joined, two edits at most); None."""
+    from rapidfuzz.distance import Levenshtein
+
+    low = fold(toks[k].text)
+    if low in AT_WORDS:
+        return 1, low != "at"
+    letters = ""
+    best: tuple[int, int] | None = None  # (edits, -tokens): the closest, then the longest
+    for n in range(1, 4):
+        if k + n > len(toks) or not toks[k + n - 1].text.isalpha():
+            break
+        letters += fold(toks[k + n - 1].text)
+        if len(letters) > 12:
+            break
+        d = Levenshtein.distance(letters, "chiocciola", score_cutoff=2)
+        if len(letters) >= 8 and d <= 2 and (best is None or (d, -n) < best):
+            best = (d, -n)
+    return None if best is None else (-best[1], True)
+
+
 def spoken_email_hits(index: int, text: str, suffix_ok: Callable[[str], bool]) -> list[Hit]:
     """"mario dot rossi at gmail dot com", "mario punto rossi chiocciola gmail punto it", "mario.rossi at
     gmail.com": a local part, an at, and a domain of at least two labels whose last one is a public suffix
-    (`suffix_ok`, from tldextract's bundled list)."""
+    (`suffix_ok`, from tldextract's bundled list): confidence 0.9.
+
+    As ASR garbles them (0.8, email:spoken_garbled): the at-word split or misspelt ("chi occio la"), the suffix
+    not a public one ("libero punto heat" for libero.it: a last label of 2-5 letters). A word of the local part
+    split in two ("marco punto vi anche") is taken in either case. A garbled suffix is taken after "chiocciola" (no
+    sentence says it with "punto" after it), or after "at" only when the local part has its own dot or underscore
+    ("john dot smith at gmail dot calm"): "look at this dot, then that" is a sentence."""
     toks = tokens(text)
     hits: list[Hit] = []
 
@@ -365,11 +600,12 @@ def spoken_email_hits(index: int, text: str, suffix_ok: Callable[[str], bool]) -
         return 0 <= k < len(toks) and toks[k].text.isalnum()
 
     for k, t in enumerate(toks):
-        low = fold(t.text)
-        if low not in AT_WORDS or k == 0 or k + 1 >= len(toks):
+        at = _at_word(toks, k) if k > 0 else None
+        if at is None or k + at[0] >= len(toks):
             continue
+        taken, distinctive = at
         # domain: label (connector label)+
-        j = k + 1
+        j = k + taken
         if fold(toks[j].text) == "sign":  # "at sign"
             j += 1
         if not word(j):
@@ -382,18 +618,32 @@ def spoken_email_hits(index: int, text: str, suffix_ok: Callable[[str], bool]) -
         if len(labels) < 2:
             continue
         domain = ".".join(x.lower() for x in labels)
-        if not suffix_ok(domain):
+        clean = suffix_ok(domain) and taken == 1
+        if not clean and not (suffix_ok(domain) or labels[-1].isalpha() and 2 <= len(labels[-1]) <= 5):
             continue
-        # local part: word (connector word)* going left
+        # local part: word (connector word)* going left; garbled: one word of it split in two
         i = k - 1
         if not word(i):
             continue
         start = i
-        while start - 2 >= 0 and connector(start - 1) is not None and word(start - 2):
-            start -= 2
+        split = False
+        joined = False
+        while True:
+            if start - 2 >= 0 and connector(start - 1) is not None and word(start - 2):
+                start -= 2
+                joined = True
+            elif not split and start - 3 >= 0 and word(start - 1) and connector(start - 2) \
+                    and word(start - 3):
+                start -= 1
+                split = True
+            else:
+                break
         if fold(toks[start].text) in ("is", "e", "è", "it's", "email", "mail"):
             continue
-        hits.append(Hit(index, toks[start].start, toks[end].end, "EMAIL_ADDRESS", 0.9, "email:spoken"))
+        if not clean and not distinctive and not joined:
+            continue
+        hits.append(Hit(index, toks[start].start, toks[end].end, "EMAIL_ADDRESS", 0.9 if clean else 0.8,
+                        "email:spoken" if clean else "email:spoken_garbled"))
     return hits
 
 
@@ -569,5 +819,18 @@ def address_hits(index: int, text: str, language: str, runs: list[Run]) -> list[
     return hits
 
 
-def utterance_runs(utterances: Sequence, language: str) -> dict[int, list[Run]]:
-    return {u.index: code_runs(u.text, language, u.index) for u in utterances}
+def utterance_runs(utterances: Sequence, language: str, *, max_gap_s: float = 30.0) -> dict[int, list[Run]]:
+    """Each utterance's runs. An utterance that may go on reading the number its speaker's previous utterance ended
+    with (as `chain_hits` joins them) is read again with `continues`: misheard digit words at its start count."""
+    runs = {u.index: code_runs(u.text, language, u.index) for u in utterances}
+    ordered = sorted(utterances, key=lambda u: u.index)
+    last_of: dict[str, object] = {}
+    for u in ordered:
+        prev = last_of.get(u.speaker)
+        last_of[u.speaker] = u
+        if prev is None or u.start - prev.end > max_gap_s or not _only_backchannel(ordered, prev.index, u.index):
+            continue
+        rs = runs.get(prev.index, [])
+        if rs and _edge_ok(prev.text, rs[-1].start, rs[-1].end, leading=False):
+            runs[u.index] = code_runs(u.text, language, u.index, continues=True)
+    return runs
