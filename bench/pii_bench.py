@@ -240,7 +240,9 @@ def leaks(data: Path, calls: list[dict]) -> dict:
             for form in value_forms(item):
                 forms[form].add(f"{doc['call_id']}:{item['entity_type']}")
                 of_call[doc["call_id"]].add(form)
-    patterns = {form: re.compile(r"(?<!\w)" + re.escape(form) + r"(?!\w)", re.IGNORECASE) for form in forms}
+    # a number form is not found inside a decimal number ("452" in an SVG coordinate x="452.1")
+    patterns = {form: re.compile(r"(?<!\w)" + (r"(?<!\d\.)" if form.isdigit() else "") + re.escape(form) + r"(?!\w)"
+                                 + (r"(?!\.\d)" if form.isdigit() else ""), re.IGNORECASE) for form in forms}
     per_call = {"calls", "utterances", "words", "metrics", "compliance", "events", "flags", "sentiment", "pii"}
     found: dict[str, list[str]] = defaultdict(list)
     files = 0

@@ -702,6 +702,22 @@ def answered_name_hits(index: int, text: str, question: str | None, language: st
     return [Hit(index, names[0].start, names[-1].end, "PERSON", 0.75, "name:answer")]
 
 
+# Italian titles ASR clips or garbles ("signo Bianchi" for "signor Bianchi", "dottore" / "dottor"): a word one edit
+# away from one of these (6 letters or more) is the title; a name after it still has to look like one (capitalised).
+_FUZZY_TITLES = {"it": tuple(t for t in TITLES if len(t) >= 6 and t.isalpha() and t.startswith(("sign", "dott")))}
+
+
+def _is_title(word: str, language: str) -> bool:
+    if word in TITLES:
+        return True
+    fuzzy = _FUZZY_TITLES.get(language, ())
+    if not fuzzy or len(word) < 5 or not word.isalpha():
+        return False
+    from rapidfuzz.distance import Levenshtein
+
+    return any(Levenshtein.distance(word, t, score_cutoff=1) <= 1 for t in fuzzy)
+
+
 def name_hits(index: int, text: str, language: str, stop: set[str], allowed: set[str]) -> list[Hit]:
     """Names after an introduction ("my name is Mario Rossi", "mi chiamo Anna", "sono Giulia") or a title ("Mr
     Harris", "signora Bianchi"): one or two name words (capitalised; lower case only after an unambiguous
@@ -717,7 +733,7 @@ def name_hits(index: int, text: str, language: str, stop: set[str], allowed: set
             if tuple(folded[k:k + n]) == tuple(fold(p) for p in phrase):
                 matched = (phrase, n)
                 break
-        title = folded[k] in TITLES and (k + 1 < len(toks))
+        title = _is_title(folded[k], language) and (k + 1 < len(toks))
         if title and k + 1 < len(toks) and toks[k + 1].text == ".":
             k += 1  # "Mr. Harris"
         if matched is None and not title:

@@ -169,3 +169,17 @@ def test_a_name_inside_a_garbled_email_is_the_email(privacy):
                              "Giulia punto verdi chi occhiola tiscali punto heat"],
                    speakers=["customer", "agent", "customer"])
     assert (2, "EMAIL_ADDRESS") in {(i, t) for i, t, *_ in found}
+
+
+def test_a_clipped_italian_title_still_introduces_a_name():
+    """Whisper clips "signor" to "signo" ("Certo, signo Bianchi"): one edit from an Italian title of six letters or
+    more is the title; a lower-case word after it, or a word two edits away ("segno Rosso"), is not a name."""
+    from qa_pipeline.privacy import recognizers as R
+
+    def names(text):
+        return [text[h.char_start:h.char_end] for h in R.name_hits(0, text, "it", set(), set())]
+
+    assert names("Certo, signo Bianchi, per il contratto mi serve il codice.") == ["Bianchi"]
+    assert names("Buongiorno dottore Verdi.") == ["Verdi"]
+    assert names("Ha lasciato il segno Rosso sul foglio.") == []
+    assert names("Signori, buongiorno a tutti.") == []
