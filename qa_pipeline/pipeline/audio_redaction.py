@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from qa_pipeline.audio.decode import load_audio
+from qa_pipeline.audio.vad import detect_activity, padded_regions
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import W_REDACTION_RESIDUAL, Warnings
 from qa_pipeline.pipeline.resources import Resources
@@ -56,7 +57,20 @@ def make_verifier(resources: Resources, config: PipelineConfig, *, language: str
     speaker_of_channel = {0: "ch0", 1: "ch1"} if channels == 2 else {0: "unknown"}
 
     def verify(samples: np.ndarray, sample_rate: int, windows) -> list[tuple[float, float]]:
-        regions = [SpeechRegion(ch, float(a), float(b)) for a, b in windows for ch in range(samples.shape[0])]
+        # what is heard is the speech of each window, found per channel as the call's ASR regions are (Silero),
+        # without the crosstalk test (a window is too short to estimate the leak; hearing bleed costs time, not
+        # safety): muted spans are digital silence, and Whisper given seconds of it invents text and falls back
+        # through every temperature
+        regions = []
+        for a, b in windows:
+            i, j = int(a * sample_rate), int(np.ceil(b * sample_rate))
+            for ch in range(samples.shape[0]):
+                piece = samples[ch:ch + 1, i:j]
+                if not piece.size or not np.any(piece):
+                    continue
+                activity = detect_activity(piece, sample_rate, config.vad)
+                regions += [SpeechRegion(ch, float(a) + r.start, float(a) + r.end)
+                            for r in padded_regions(activity, 0, config.vad, piece.shape[1] / sample_rate)]
         if not regions:
             return []
         words = transcriber.transcribe(samples, sample_rate, regions, language=language,
