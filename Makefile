@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/flows_bench.py --out bench/results
 	$(PY) bench/app_load_bench.py --calls 100000 --clients 20 --requests 2000 --seconds 120 --out bench/results  # review app under load, 127.0.0.1 only
 	$(PY) bench/run_bench.py --out bench/results --rounds 1  # ASR, channels, long call, diarization; updates README
+	$(PY) bench/italian_bench.py --out bench/results  # Italian WER per decoding setting, pipeline vs plain
 
 clean:
 	rm -rf $(VENV) $(DATA)
