@@ -4,7 +4,7 @@ change it (the table refuses UPDATE and DELETE: triggers in the initial migratio
 
 Actions: login, login_failed, logout, viewed (a call page), played (the first audio request of a call view, with
 the copy served: "variant" redacted or original), raw_text_viewed (a call page with its original, unredacted text:
-`webapp.routes.calls`),
+`webapp.routes.calls`), raw_text_refused (the same asked for without the permission),
 user_added, user_changed, password_changed, user_disabled, synced; the evaluation lifecycle (`webapp.lifecycle`):
 judged (a first verdict), changed (a verdict or an evaluation changed), commented, submitted, acknowledged,
 disputed, resolved, each with the state or verdict `before` and `after` in `detail`; exported (verdicts written

@@ -54,7 +54,7 @@ AUDIT_ACTIONS = ("login", "login_failed", "logout", "viewed", "played", "judged"
                  "submitted", "acknowledged", "disputed", "resolved", "exported", "rescored", "roles_swapped",
                  "sample_created", "calibration_created", "calibration_closed", "coaching_marked", "user_added",
                  "user_changed", "password_changed", "user_disabled", "synced", "forgotten", "pack_built",
-                 "raw_text_viewed")
+                 "raw_text_viewed", "raw_text_refused")
 
 # constraint names fixed by convention: the migrations and the models agree on them, on every database
 NAMING = {

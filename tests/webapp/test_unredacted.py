@@ -101,6 +101,9 @@ def _check_original_text(c, app, tiny, call_id) -> None:
             assert r.status_code == 404, (username, params)
             _no_original(r.text)
     assert _audit(app, "raw_text_viewed") == []
+    # each refused request for the original (in scope) is audited; an out-of-scope id is a plain 404, as elsewhere
+    assert [(e.username, e.target_id, e.detail["what"]) for e in _audit(app, "raw_text_refused")] == [
+        ("rev-alpha", call_id, "raw_text")] * 3
     # the holder: the redacted page by default (nothing audited as raw), a link to the original
     as_user(c, "admin")
     page = c.get(f"/calls/{call_id}")

@@ -57,6 +57,9 @@ def call_view(request: Request, call_id: str, calibration: str = "", sample: str
         call = require_call(s, user, call_id)
     original = text == TEXT_ORIGINAL
     if original and not user.can_view_unredacted:
+        with st.db.write() as s:  # a refused request for customers' data is itself worth an audit entry
+            audit.record(s, "raw_text_refused", user=user, target_type="call", target_id=call.call_id,
+                         ip=client_ip(request), detail={"what": "raw_text"})
         raise HTTPException(403, "The original (unredacted) text needs the unredacted permission, which your "
                                  "account does not hold.")
     page = st.call_pages.get(call)
