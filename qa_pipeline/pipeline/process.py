@@ -91,12 +91,9 @@ def script_prompt(script, companies=()) -> str:
 
 def _script_prompt(meta: CallMeta, config: PipelineConfig, resources: Resources, language: str) -> str | None:
     """This call's script prompt when asr.script_prompt names its language."""
-    from qa_pipeline.analysis.compliance import select_script
-
     if language not in config.asr.script_prompt:
         return None
-    script = select_script(resources.analysis.scripts(meta.campaign), language=language, campaign=meta.campaign,
-                           call_type=meta.call_type)
+    script = _call_script(meta, resources, language)
     if script.language != language:
         return None
     return script_prompt(script, config.analysis.companies_for(meta.campaign)) or None
@@ -105,12 +102,15 @@ def _script_prompt(meta: CallMeta, config: PipelineConfig, resources: Resources,
 def _role_phrases(meta: CallMeta, config: PipelineConfig, resources: Resources, language: str | None
                   ) -> tuple[str, ...]:
     """The script phrases of this call (its campaign's script in its language) for decide_roles."""
+    return script_role_phrases(_call_script(meta, resources, language if language in ("en", "it") else "en"))
+
+
+def _call_script(meta: CallMeta, resources: Resources, language: str):
+    """The script this call is checked against: its campaign's, in `language`, for its call type."""
     from qa_pipeline.analysis.compliance import select_script
 
-    language = language if language in ("en", "it") else "en"
-    script = select_script(resources.analysis.scripts(meta.campaign), language=language, campaign=meta.campaign,
-                           call_type=meta.call_type)
-    return script_role_phrases(script)
+    return select_script(resources.analysis.scripts(meta.campaign), language=language, campaign=meta.campaign,
+                         call_type=meta.call_type)
 
 
 def _assign_stereo_roles(meta: CallMeta, config: PipelineConfig, words, direction,

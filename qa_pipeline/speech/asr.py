@@ -435,13 +435,16 @@ class Transcriber:
             self._refs[spec] = resolve_whisper(spec)
         return self._refs[spec]
 
+    def model_ref(self, language: str | None) -> ModelRef:
+        """The model a call in `language` is transcribed with: the English one for English when configured, else
+        the multilingual one (also when the language is unknown)."""
+        opts = self.options
+        return self.ref(opts.english_model if (language == "en" and opts.english_model) else opts.multilingual_model)
+
     def prefetch(self, language: str | None) -> None:
         """Start loading the model a call in `language` needs (the multilingual one when it is unknown), in the
         background: call it before decoding the call, so that the load overlaps decoding and finding speech."""
-        opts = self.options
-        language = language or opts.language
-        spec = opts.english_model if (language == "en" and opts.english_model) else opts.multilingual_model
-        self.models.prefetch_whisper(self.ref(spec), opts)
+        self.models.prefetch_whisper(self.model_ref(language or self.options.language), self.options)
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         model = self.models.whisper(self.ref(self.options.multilingual_model), self.options)
@@ -473,15 +476,15 @@ class Transcriber:
         language = language or opts.language
         lang_prob = 1.0
         if not windows:
-            ref = self.ref(opts.english_model if language == "en" else opts.multilingual_model)
+            ref = self.model_ref(language)
             return Transcript((), AsrInfo(ref.name, ref.version, language or "", 0.0, 0.0, 0))
         if language is None:
             probe = np.concatenate([window_audio(samples, sample_rate, w) for w in windows[:2]])
             language, lang_prob = self.detect_language(probe)
-        eng = self.ref(opts.english_model) if opts.english_model else None
-        ref = eng if (language == "en" and eng is not None) else self.ref(opts.multilingual_model)
+        ref = self.model_ref(language)
         model = self.models.whisper(ref, opts)
-        if ref is not eng and opts.multilingual_beam_size is not None:
+        multilingual = not (language == "en" and opts.english_model)  # as model_ref chose
+        if multilingual and opts.multilingual_beam_size is not None:
             opts = replace(opts, beam_size=opts.multilingual_beam_size)
         hint = ", ".join(dict.fromkeys((*opts.hotwords, *hotwords))) or None
         prompt = " ".join(p.strip() for p in (opts.initial_prompt, prompt_for(language) if prompt_for else None)

@@ -32,7 +32,7 @@ class SpeechModels:
         Raises:
             ModelLoadError: the folder is not a CTranslate2 model, or the device cannot run it.
         """
-        key = (str(ref.path), options.device, options.compute_type, options.cpu_threads)
+        key = _whisper_key(ref, options)
         with self._lock:
             if key not in self._whisper:
                 from faster_whisper import WhisperModel
@@ -49,7 +49,7 @@ class SpeechModels:
         """Start loading the model of `ref` in a background thread, unless it is loaded or loading: it then loads
         while the call is decoded and its speech found, and `whisper()` waits for it. A load error is raised by
         `whisper()`, which tries again."""
-        key = (str(ref.path), options.device, options.compute_type, options.cpu_threads)
+        key = _whisper_key(ref, options)
         with self._lock:
             if key in self._whisper or key in self._loading:
                 return
@@ -91,3 +91,8 @@ class SpeechModels:
 
     def diarizer_error(self, options) -> str | None:
         return self._diarizer_errors.get(options)
+
+
+def _whisper_key(ref: ModelRef, options: AsrOptions) -> tuple:
+    """What makes two loaded Whisper models the same: the weights and how they run."""
+    return (str(ref.path), options.device, options.compute_type, options.cpu_threads)
