@@ -121,3 +121,38 @@ def downmix(samples: np.ndarray) -> np.ndarray:
     if samples.shape[0] == 1:
         return samples
     return samples.astype(np.int32).mean(axis=0, dtype=np.float32).astype(np.int16)[None, :]
+
+
+def decode_spans(path: str | Path, spans, sample_rate: int = 16000, *,
+                 preroll_s: float = 0.5) -> list[tuple[float, np.ndarray]]:
+    """Only the stretches `spans` ((start_s, end_s), in seconds) of a recording, decoded by seeking to each one:
+    one per span, (start_s of the samples returned, int16 samples of shape (channels, n) at `sample_rate`), starting
+    up to `preroll_s` before the span (a codec needs a little audio before a seek point to decode it right).
+    Checking a few seconds of a long file costs a few seconds of decoding, not the whole file."""
+    import av
+
+    out: list[tuple[float, np.ndarray]] = []
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        n_out = 1 if (stream.codec_context.channels or 1) == 1 else 2
+        layout = "mono" if n_out == 1 else "stereo"
+        for a, b in spans:
+            start = max(0.0, float(a) - preroll_s)
+            container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
+            resampler = av.AudioResampler(format="s16", layout=layout, rate=sample_rate)
+            pieces: list[np.ndarray] = []
+            first = None
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is not None and first is None:
+                    first = float(t)
+                frame.pts = None
+                pieces += [rf.to_ndarray().reshape(-1, n_out).T for rf in resampler.resample(frame)]
+                if t is not None and t > b:
+                    break
+            pieces += [rf.to_ndarray().reshape(-1, n_out).T for rf in resampler.resample(None)]
+            if pieces and first is not None:
+                out.append((first, np.concatenate(pieces, axis=1)))
+            else:  # nothing there (past the end): an empty stretch, so that the i-th result is the i-th span's
+                out.append((start, np.zeros((n_out, 0), dtype=np.int16)))
+    return out

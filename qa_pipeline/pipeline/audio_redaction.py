@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from qa_pipeline.audio.decode import load_audio
+from qa_pipeline.audio.decode import decode_spans, load_audio
 from qa_pipeline.audio.vad import detect_activity, padded_regions
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.errors import W_REDACTION_RESIDUAL, Warnings
@@ -25,6 +25,7 @@ from qa_pipeline.privacy.audio import (
     encode,
     extension,
     muted_level_dbfs,
+    padded_spans,
     redact,
 )
 from qa_pipeline.store.folder import DataFolder, as_folder
@@ -129,7 +130,7 @@ def _redact_call_audio(data_dir, result: CallResult, audio_path: str, config: Pi
             folder.remove(rel)
         folder.remove_key("redactions", call_id)
         return result
-    audio = load_audio(audio_path, config.audio)
+    audio = result.audio if result.audio is not None else load_audio(audio_path, config.audio)
     samples, rate = audio.samples, audio.sample_rate
     language = result.calls.get("language")
     verifier = None
@@ -170,11 +171,11 @@ def _redact_call_audio(data_dir, result: CallResult, audio_path: str, config: Pi
 
 
 def _written_level(folder: DataFolder, rel: str, pii_rows, config: PipelineConfig) -> float | None:
-    """The loudest 20 ms inside the findings' own spans of the copy as written (decoded again)."""
+    """The loudest 20 ms inside the findings' own spans of the copy as written (those stretches decoded again)."""
     if folder.is_uri:
         return None
-    from dataclasses import replace as _replace
-
-    decoded = load_audio(folder.path(rel), _replace(config.audio, min_duration_s=0.0))
-    return muted_level_dbfs(decoded.samples, decoded.sample_rate,
-                            [(r["start_s"], r["end_s"]) for r in pii_rows])
+    spans = padded_spans([(r["start_s"], r["end_s"]) for r in pii_rows], 0.0, float("inf"))
+    levels = [muted_level_dbfs(samples, config.audio.sample_rate, [(a - t0, b - t0)])
+              for (a, b), (t0, samples) in zip(spans, decode_spans(folder.path(rel), spans, config.audio.sample_rate))]
+    levels = [x for x in levels if x is not None]
+    return max(levels) if levels else None

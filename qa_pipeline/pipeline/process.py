@@ -240,6 +240,7 @@ def process_call(meta: CallMeta, config: PipelineConfig, resources: Resources, *
         words=word_rows(meta.call_id, words, utterances, roles),
         metrics=m_row,
         analysis=analysis_rows(meta.call_id, analysis),
+        audio=audio,
     )
     # what is written is redacted (the analysis above ran on the words as transcribed): pipeline/protect.py
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ from qa_pipeline import __version__
 from qa_pipeline.analysis.analyse import Analysis
 from qa_pipeline.analysis.sentiment import UtteranceSentiment
 from qa_pipeline.store.keys import flag_id
-from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, CallMeta, ConversationMetrics, Utterance
+from qa_pipeline.types import AGENT, CUSTOMER, UNKNOWN, Audio, CallMeta, ConversationMetrics, Utterance
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class CallResult:
     pii: list[dict] | None = None  # the pii dataset's rows (pipeline/protect.py); None: a re-analysis, stored ones stay
     raw_utterances: list[dict] | None = None  # original texts for <data>/_restricted (privacy.keep_raw_text only)
     redactions: list[dict] | None = None  # the audio redaction report (pipeline/audio_redaction.py); None: none made
+    # the recording as decoded (channels kept), for the audio-redaction step: decoded once per call; never written
+    audio: Audio | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

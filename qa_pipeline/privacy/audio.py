@@ -184,6 +184,9 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str = "opus") -> bytes:
     stream.layout = layout
     if fmt == "opus":
         stream.bit_rate = 24000 * channels
+        # libopus's complexity 3 of 10: a 140 s stereo call encodes in about half the time of the default (10),
+        # speech at 24 kbit/s a channel still clear for a reviewer's ear; the copy is for listening, not analysis
+        stream.options = {"compression_level": "3"}
     data = np.ascontiguousarray(samples.astype(np.int16).T.reshape(1, -1))  # packed s16: interleaved
     frame = av.AudioFrame.from_ndarray(data, format="s16", layout=layout)
     frame.sample_rate = sample_rate

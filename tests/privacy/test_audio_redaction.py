@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_pipeline.audio.decode import load_audio
+from qa_pipeline.audio.decode import decode_spans, load_audio
 from qa_pipeline.config import AudioOptions
 from qa_pipeline.privacy.audio import encode, muted_level_dbfs, padded_spans, redact
 
@@ -45,6 +45,30 @@ def test_muted_spans_are_silent_and_shape_is_kept(tmp_path, fmt):
     assert level <= -60.0, level
     outside = muted_level_dbfs(decoded.samples, decoded.sample_rate, [(5.0, 8.0)])
     assert outside > -40  # the rest of the call is untouched
+
+
+def test_decoding_only_the_muted_spans_agrees_with_the_whole_file(tmp_path):
+    """The written copy's check decodes only the findings' stretches (seeking): the same samples as a decode of the
+    whole file, within a few ms of the same time, and the same verdict on the muted spans."""
+    audio = load_audio(CLIP)
+    spans = [(2.0, 3.1), (9.0, 10.5)]
+    red = redact(audio.samples, audio.sample_rate, [dict(start_s=a, end_s=b, entity_type="PERSON") for a, b in spans],
+                 [], margin_s=0.25)
+    path = tmp_path / "x.opus"
+    path.write_bytes(encode(red.samples, audio.sample_rate, "opus"))
+    whole = load_audio(path, AudioOptions(min_duration_s=0.0)).samples.astype(np.float64)
+    parts = decode_spans(path, [*spans, (5.0, 8.0), (99.0, 100.0)], audio.sample_rate)
+    assert len(parts) == 4 and parts[3][1].shape[1] == 0 or parts[3][0] < 99.0  # past the end: nothing there
+    for (a, b), (t0, x) in zip([*spans, (5.0, 8.0)], parts):
+        assert t0 <= a and x.shape[0] == 2 and t0 + x.shape[1] / audio.sample_rate >= b
+        i = int(round(t0 * audio.sample_rate))
+        lags = range(-1000, 1001)  # +-62 ms; compared after the decoder's first 0.4 s (its state after a seek)
+        err = [np.abs(whole[0, i + k + 6400: i + k + 14400] - x[0, 6400:14400]).mean() for k in lags]
+        scale = np.abs(x[0, 6400:14400]).mean() + 1.0
+        assert min(err) < 0.05 * scale and abs(lags[int(np.argmin(err))]) <= 0.05 * audio.sample_rate
+    level = max(muted_level_dbfs(x, audio.sample_rate, [(a - t0, b - t0)]) for (a, b), (t0, x) in zip(spans, parts))
+    assert level <= -60.0
+    assert muted_level_dbfs(parts[2][1], audio.sample_rate, [(5.0 - parts[2][0], 8.0 - parts[2][0])]) > -40
 
 
 def test_tone_fill_beeps_at_1khz():
