@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +23,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.tasks import discover_calls, process_one, record_task_failure, score_task, stage_timings
+from flows.tasks import (
+    config_of,
+    discover_calls,
+    process_one,
+    record_task_failure,
+    score_task,
+    stage_timings,
+    worker_pool,
+)
 
 # In-process callers (the CLI's progress bar) get each outcome as it completes; not a flow parameter, since
 # parameters must be serializable and a deployment has no one to call back.
@@ -82,6 +91,20 @@ def ensure_api(*, start_timeout_s: int = 180) -> str:
         url = server.api_url
     os.environ["PREFECT_API_URL"] = url
     return url
+
+
+def start_api() -> Future:
+    """`ensure_api` in a background thread: the temporary server starts (seconds of its own process's CPU) while
+    this process loads its models (`warm_worker`); the future's result is the API's URL or its start-up error."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefect-api-start")
+    future = pool.submit(ensure_api)
+    pool.shutdown(wait=False)
+    return future
+
+
+def warm_worker(config_path: str | None, overrides: dict | None, languages=("en",)) -> None:
+    """Load this process's models and analysis resources (the thread runner's tasks run here and share them)."""
+    worker_pool().warm(config_of(config_path, overrides), languages)
 
 
 @flow(name="process-calls", task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -179,7 +202,7 @@ def run_process_calls(calls_dir: str, data_dir: str, *, config_path: str | None 
     """Run `process_calls` in this process (the CLI's path): `progress` gets every outcome as it completes."""
     global _progress
     runner = make_task_runner(task_runner, workers=workers)
-    ensure_api()
+    ensure_api()  # at once when the CLI started it already (start_api)
     _progress = progress
     try:
         return process_calls.with_options(task_runner=runner)(

@@ -42,3 +42,23 @@ class ResourcePool:
             if privacy not in self._privacy:
                 self._privacy[privacy] = PrivacyResources(config.privacy)
             return Resources(self.speech, self._analysis[key], self._privacy[privacy])
+
+    def warm(self, config: PipelineConfig, languages=("en",)) -> None:
+        """Load now what the calls of `languages` (None: not known, detected) will need: the Whisper models (in
+        the background), the spaCy pipelines, scripts and matchers, the PII detector. Called while something else
+        waits (the orchestrator's API starting), so that the first call does not pay for them."""
+        resources = self.for_config(config)
+        transcriber = self.speech.transcriber(config.asr)
+        for language in dict.fromkeys(languages):
+            transcriber.prefetch(language)
+        analysis = resources.analysis
+        for language in dict.fromkeys(lang for lang in languages if lang):
+            for script in analysis.scripts(None):
+                if script.language in (None, language):
+                    analysis.matcher(script, language)
+            analysis.event_matcher(language)
+            analysis.forbidden_matcher(language)
+        analysis.sentiment  # noqa: B018 - the property loads the lexicon
+        if resources.privacy is not None and config.privacy.enabled:
+            resources.privacy.analyzer  # noqa: B018 - the property loads Presidio and its spaCy pipelines
+
