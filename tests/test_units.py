@@ -52,6 +52,14 @@ def test_word_drifting_into_gap_stays_with_its_span():
     assert sp.call_start == 30.0 and s == pytest.approx(30.2)
 
 
+def test_word_drifting_early_into_the_gap_goes_to_the_next_span():
+    w = Window((PackedSpan(0.0, 2.0, 1, 18.0), PackedSpan(2.8, 5.0, 1, 22.98)), 5.0)
+    sp, s, e = _map_word(w, [0.0, 2.8], 2.3, 3.1)  # "five" starting in the gap, reaching 0.3 s into the next span
+    assert sp.call_start == 22.98 and s == pytest.approx(22.98) and e == pytest.approx(23.28)
+    sp, s, e = _map_word(w, [0.0, 2.8], 2.3, 2.85)  # barely touching it: still the late end of the first span
+    assert sp.call_start == 18.0
+
+
 def _words(spec):
     return [Word(s, e, t, 0.9, spk) for spk, s, e, t in spec]
 
