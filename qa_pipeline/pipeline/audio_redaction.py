@@ -37,6 +37,7 @@ log = logging.getLogger("qa_pipeline")
 
 RESIDUAL_FLAG = "redaction_residual"
 FORMATS = ("opus", "wav")
+VERIFY_ENCODER_MIN_S = 15.0
 
 
 def redacted_audio_relpath(call_date: str, call_id: str, fmt: str) -> str:
@@ -54,7 +55,10 @@ def make_verifier(resources: Resources, config: PipelineConfig, *, language: str
     """The verify loop's ear: re-transcribe windows of the redacted audio with the call's ASR (all of a round in
     one call: packed and decoded as one batch), search them with the call's detector, return the findings' time
     spans."""
-    transcriber = resources.speech.transcriber(config.asr)
+    # the verify windows hold seconds of speech around each muted span: the encoder hears them and 5 s of padding
+    # (at least VERIFY_ENCODER_MIN_S), not Whisper's 30 s; its attention costs the square of the length
+    asr = config.asr if config.asr.encoder_min_s is not None else replace(config.asr, encoder_min_s=VERIFY_ENCODER_MIN_S)
+    transcriber = resources.speech.transcriber(asr)
     speaker_of_channel = {0: "ch0", 1: "ch1"} if channels == 2 else {0: "unknown"}
 
     def verify(samples: np.ndarray, sample_rate: int, windows) -> list[tuple[float, float]]:
