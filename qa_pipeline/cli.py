@@ -115,7 +115,7 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
                 warm: Callable[[], None] | None = None) -> str:
     """`task_runner` if the Prefect API (configured, or the temporary local one) is up, else `none` with a
     warning: a local run must not depend on the orchestrator. `warm` (the thread runner's model loading) runs
-    while the temporary server starts, so that its seconds are not added to the run's."""
+    while Prefect's temporary API starts up, so that its seconds are not added to the run's."""
     start_api, make_task_runner = flows_module.start_api, flows_module.make_task_runner
     if not verbose:
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's cluster start-up chatter
