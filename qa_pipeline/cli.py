@@ -127,8 +127,8 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
     if warm is not None and (task_runner or "thread") == "thread":
         try:
             warm()
-        except QAPipelineError as e:  # each call meets it again and is recorded with it
-            log.debug("loading ahead failed: %s", e)
+        except Exception as e:  # noqa: BLE001 - loading ahead is an optimisation: each call meets the error
+            log.debug("loading ahead failed: %s", e)  # again, and is recorded in failures with it
     try:
         pending.result()
     except (RuntimeError, OSError) as e:
@@ -151,8 +151,8 @@ def _languages(calls_dir, config) -> tuple[str | None, ...]:
         manifest = load_manifest(Path(calls_dir), config.ingest)
     except QAPipelineError:
         return (config.asr.language,)
-    rows = [*manifest.by_path.values(), *manifest.by_name.values()]
-    return tuple(dict.fromkeys((r.get("language") or config.asr.language) for r in rows)) or (config.asr.language,)
+    languages = tuple(dict.fromkeys(lang or config.asr.language for lang in manifest.languages()))
+    return languages or (config.asr.language,)
 
 
 def run_hints(data_dir, call_ids: list[str]) -> list[str]:

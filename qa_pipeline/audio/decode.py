@@ -60,9 +60,8 @@ def load_audio(path: str | Path, options: AudioOptions = AudioOptions()) -> Audi
 
         def take(frames):
             nonlocal total
-            for rf in frames:
-                arr = rf.to_ndarray().reshape(-1, n_out).T  # packed s16 -> (channels, n)
-                chunks.append(arr.copy())
+            for arr in _channels_of(frames, n_out):
+                chunks.append(arr)
                 total += arr.shape[1]
 
         try:
@@ -97,6 +96,12 @@ def load_audio(path: str | Path, options: AudioOptions = AudioOptions()) -> Audi
         source_channels=int(source_channels),
         codec=codec + (" (truncated)" if truncated else ""),
     )
+
+
+def _channels_of(frames, n_out: int) -> list[np.ndarray]:
+    """Resampled packed-s16 frames as int16 arrays of shape (channels, n) (copies: the frames' buffers are not
+    ours to keep)."""
+    return [rf.to_ndarray().reshape(-1, n_out).T.copy() for rf in frames]
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:
@@ -147,10 +152,10 @@ def decode_spans(path: str | Path, spans, sample_rate: int = 16000, *,
                 if t is not None and first is None:
                     first = float(t)
                 frame.pts = None
-                pieces += [rf.to_ndarray().reshape(-1, n_out).T for rf in resampler.resample(frame)]
+                pieces += _channels_of(resampler.resample(frame), n_out)
                 if t is not None and t > b:
                     break
-            pieces += [rf.to_ndarray().reshape(-1, n_out).T for rf in resampler.resample(None)]
+            pieces += _channels_of(resampler.resample(None), n_out)
             if pieces and first is not None:
                 out.append((first, np.concatenate(pieces, axis=1)))
             else:  # nothing there (past the end): an empty stretch, so that the i-th result is the i-th span's

@@ -57,12 +57,12 @@ def make_verifier(resources: Resources, config: PipelineConfig, *, language: str
     """The verify loop's ear: re-transcribe windows of the redacted audio with the call's ASR (all of a round in
     one call: packed and decoded as one batch), search them with the call's detector, return the findings' time
     spans."""
-    # the verify windows hold seconds of speech around each muted span: the encoder hears them and 5 s of padding
-    # (at least VERIFY_ENCODER_MIN_S), not Whisper's 30 s; its attention costs the square of the length
-    # and a short temperature fallback: these windows of speech pieces cut around muted spans often read as
-    # improbable to Whisper, which then sampled 5 candidates at each of 5 further temperatures (a 20-minute call's
-    # verify took 19 s, its whole ASR 32 s); greedy text alone is cheaper still, but its improbable readings invent
-    # names ("customer service" heard as "my name is Sir Rose"): false residuals, whole turns muted
+    # The verify windows hold seconds of speech around each muted span: the encoder hears them plus 5 s of padding
+    # (at least VERIFY_ENCODER_MIN_S), not Whisper's 30 s, as its attention costs the square of the length. Their
+    # speech pieces often read as improbable to Whisper, which then sampled 5 candidates at each of 5 further
+    # temperatures (a 20-minute call's verify took 19 s, its whole ASR 32 s): a shorter fallback. Greedy text alone
+    # is cheaper still, but its improbable readings invent names ("customer service" heard as "my name is Sir
+    # Rose"): false residuals, whole turns muted.
     asr = replace(config.asr, encoder_min_s=config.asr.encoder_min_s or VERIFY_ENCODER_MIN_S,
                   temperatures=VERIFY_TEMPERATURES, best_of=min(config.asr.best_of, VERIFY_BEST_OF))
     transcriber = resources.speech.transcriber(asr)

@@ -79,6 +79,12 @@ def discover(calls_dir: str | Path, options: IngestOptions = IngestOptions()) ->
     return found
 
 
+def _language(value) -> str | None:
+    """A manifest's language as the pipeline uses it: its two-letter code, lower case ("EN-gb" -> "en")."""
+    value = _clean(value)
+    return value.lower()[:2] if value else None
+
+
 def _clean(value) -> str | None:
     if value is None:
         return None
@@ -97,6 +103,10 @@ class Manifest:
     path: Path | None = None
     by_path: dict[str, dict] = field(default_factory=dict)
     by_name: dict[str, dict] = field(default_factory=dict)
+
+    def languages(self) -> tuple[str | None, ...]:
+        """The languages its rows declare, once each (None for a row without one: detected)."""
+        return tuple(dict.fromkeys(_language(row.get("language")) for row in self.by_path.values()))
 
     def row_for(self, rel: str, name_unique: Callable[[], bool]) -> dict | None:
         """The row describing the file at `rel`; `name_unique()` says whether its name is unique among the
@@ -196,8 +206,7 @@ def _validated(values: dict, where: str, options: IngestOptions = IngestOptions(
         if out["call_type"] not in CALL_TYPES:
             log.warning("%s: call type %r is not one of %s; ignored", where, out["call_type"], CALL_TYPES)
             out["call_type"] = None
-    if out["language"]:
-        out["language"] = out["language"].lower()[:2]
+    out["language"] = _language(out["language"])
     ch = _clean(values.get("channels"))
     out["declared_channels"] = int(ch) if ch and ch.isdigit() else None
     agent_channel = (_clean(values.get("agent_channel")) or "").lower() or None

@@ -502,8 +502,7 @@ class Transcriber:
             language, lang_prob = self.detect_language(probe)
         ref = self.model_ref(language)
         model = self.models.whisper(ref, opts)
-        multilingual = not (language == "en" and opts.english_model)  # as model_ref chose
-        if multilingual and opts.multilingual_beam_size is not None:
+        if ref is self.ref(opts.multilingual_model) and opts.multilingual_beam_size is not None:
             opts = replace(opts, beam_size=opts.multilingual_beam_size)
         hint = ", ".join(dict.fromkeys((*opts.hotwords, *hotwords))) or None
         prompt = " ".join(p.strip() for p in (opts.initial_prompt, prompt_for(language) if prompt_for else None)
