@@ -14,7 +14,7 @@ replaced (read from git: BASELINE_COMMIT). Sets (bench/roles_data.py says where 
 - demo text: the synthetic demo corpus's truth turns; demo audio: the words of a demo run (--data), the agent
   decided from the words alone (the manifest's agent_channel ignored), stereo and mono.
 The Italian phrases, with no labelled Italian dialogue at hand, are checked on real Italian call-centre prompts.
-Then the flags per call, by type, of the real calls that follow the script (Harper Valley, ABCD) imported as
+Then the flags per call, by type, of the real calls that follow their own guidelines (Harper Valley, ABCD) imported as
 `*.transcript.json` with no configuration, before (the company-name fallback off) and after.
 
 Writes <out>/roles.json and <out>/roles.md."""
@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FLAG_TRUTH = ROOT / "bench" / "data" / "flag_truth.json"  # hand labels: which flags on the real text calls are real
 sys.path.insert(0, str(ROOT))
 
 from bench import roles_data  # noqa: E402
@@ -280,11 +281,26 @@ def flags_of(folder: Path, data: Path, *, fallback: bool) -> dict:
     calls = [r["call_id"] for r in read_dataset(data, "calls", ["call_id"]).to_pylist()]
     comp = {r["call_id"]: r for r in read_dataset(data, "compliance").to_pylist()
             if r["rule_id"] == "opening.company_name"}
+    labels = json.loads(FLAG_TRUTH.read_text(encoding="utf-8"))["labels"]
+    judged = {c: {k: _label_of(labels, c, k) for k in per_call.get(c, {})} for c in calls}
+    flags = [v for c in calls for v in judged[c].values()]
     return {"calls": len(calls), "flagged_calls": sum(1 for c in calls if per_call.get(c)),
+            "worth_a_listen_calls": sum(1 for c in calls if any(v is True for v in judged[c].values())),
+            "flags": len(flags), "real_flags": sum(1 for v in flags if v is True),
+            "unlabelled_flags": sum(1 for v in flags if v is None),
+            "judged": judged,
             "by_type": dict(sum(per_call.values(), Counter())),
             "per_call": {c: dict(per_call.get(c, {})) for c in sorted(calls)},
             "company_name": {c: {"result": comp[c]["result"], "confidence": comp[c]["confidence"],
                                  "said": comp[c]["matched_text"]} for c in sorted(comp)}}
+
+
+def _label_of(labels: dict, call_id: str, key: str) -> bool | None:
+    """Whether a raised flag ("script_deviation (closing.thanks)", "escalation") is a real deviation by the hand
+    labels of bench/data/flag_truth.json; None when unlabelled."""
+    rule = key.split("(", 1)[1].rstrip(")") if "(" in key else key
+    label = labels.get(call_id, {}).get(rule)
+    return None if label is None else bool(label["real"])
 
 
 def flag_rates() -> dict:
@@ -334,6 +350,15 @@ def markdown(r: dict) -> str:
             lines.append(f"| {t} | {fr['before']['by_type'].get(t, 0)} | {fr['after']['by_type'].get(t, 0)} |")
         lines.append(f"| calls with any flag | {fr['before']['flagged_calls']} of {fr['before']['calls']} | "
                      f"{fr['after']['flagged_calls']} of {fr['after']['calls']} |")
+        if "real_flags" in fr["after"]:
+            b, a = fr["before"], fr["after"]
+            lines.append(f"| flags that are real deviations (hand labels, bench/data/flag_truth.json) | "
+                         f"{b['real_flags']} of {b['flags']} | {a['real_flags']} of {a['flags']} |")
+            lines.append(f"| flagged calls worth a listen (at least one real deviation) | "
+                         f"{b['worth_a_listen_calls']} of {b['flagged_calls']} | "
+                         f"{a['worth_a_listen_calls']} of {a['flagged_calls']} |")
+            if b["unlabelled_flags"] or a["unlabelled_flags"]:
+                lines.append(f"| unlabelled flags | {b['unlabelled_flags']} | {a['unlabelled_flags']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -31,6 +31,10 @@ CALL_CENTER_LEXICON = {
     "helpful": 2.2, "appreciate": 2.2, "appreciated": 2.2, "cheers": 1.5, "wonderful": 3.0, "great": 2.5,
     "sorry": -0.3, "apologise": 0.5, "apologize": 0.5, "understand": 0.6, "ok": 0.2, "okay": 0.2, "yeah": 0.0,
     "fine": 0.5, "like": 0.0, "please": 0.3,
+    # an answer, not a feeling: "no, that was it" to "anything else?" ends most calls (VADER: -0.30, a false
+    # escalation after a neutral turn); "no" still negates the word after it ("no good", "no thanks")
+    "no": 0.0,
+    "credit": 0.0,  # a noun here (credit card, store credit), not praise (VADER: "my credit card" +0.38)
 }
 
 

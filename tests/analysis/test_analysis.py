@@ -130,6 +130,10 @@ def test_italian_script_and_sentiment():
     ("Non sono per niente soddisfatto del servizio.", "it", "negative"),
     ("Perfetto, grazie mille, gentilissima.", "it", "positive"),
     ("Il mio codice cliente è 1234.", "it", "neutral"),
+    # "no" answering "anything else?" and "credit" the noun are no feelings in a service call
+    ("No, that was gonna be it.", "en", "neutral"),
+    ("It is about my credit card.", "en", "neutral"),
+    ("No good, this is not fixed at all.", "en", "negative"),
 ])
 def test_sentiment_labels(text, language, label):
     assert label_of(RESOURCES.sentiment.score_text(text, language)) == label
@@ -200,3 +204,23 @@ def test_company_names_are_matched_on_their_letters(said, passed):
     assert (rule.result == "passed") is passed, rule
     if passed:
         assert rule.evidence[0].confidence < 1.0 and "energy" in rule.evidence[0].text
+
+
+def test_a_plain_no_at_the_end_is_no_escalation_and_everyday_closings_count():
+    """A bank call that follows its own script (after a real one, Harper Valley): no flag at all. The customer's
+    "no that was gonna be it" answers "anything else?" (VADER alone scored it -0.30 after "my credit card" +0.38: an
+    escalation); "have a great night" is a goodbye and "they will give you a call" a next step."""
+    lines = [
+        ("agent", 0.5, 5.0, "hello this is harper valley national bank my name is robert how can i help you today"),
+        ("customer", 6.0, 7.0, "hi my name is mary smith"),
+        ("customer", 7.5, 8.5, "i lost my credit card"),
+        ("agent", 9.0, 12.0, "i have ordered your replacement card and my colleague will give you a call tomorrow"),
+        ("agent", 12.5, 14.0, "is there anything else i can help you with"),
+        ("customer", 14.5, 15.5, "no that was gonna be it"),
+        ("agent", 16.0, 18.0, "thank you for calling have a great night"),
+    ]
+    a = analyse(_facts("support", duration=20.0), _utts(lines), RESOURCES)
+    assert not a.escalations
+    results = {c.rule_id: c.result for c in a.compliance}
+    assert results["closing.thanks"] == "passed" and results["closing.next_step"] == "passed"
+    assert results["opening.company_name"] == "passed"
