@@ -82,11 +82,14 @@ def load_audio(path: str | Path, options: AudioOptions = AudioOptions()) -> Audi
         except av.error.FileNotFoundError as e:  # pragma: no cover - vanished while reading
             raise AudioDecodeError(Errors.E104, path=path, when="while it was read") from e
         except (av.error.InvalidDataError, av.error.FFmpegError, ValueError) as e:
+            try:
+                take(fifo.flush())  # the frames decoded before the damage
+            except (av.error.FFmpegError, ValueError):
+                pass
             if total == 0:
                 if "codec" in str(e).lower() or "decoder" in str(e).lower():
                     raise AudioDecodeError(Errors.E208, path=path, codec=repr(codec), error=e, accepted=ACCEPTED_FORMATS) from e
                 raise AudioDecodeError(Errors.E206, path=path, error=e, accepted=ACCEPTED_FORMATS) from e
-            take(fifo.flush())
             truncated = True  # keep what decoded; the call is flagged
             log.warning("%s: decoding stopped early (%s); keeping %.1f s", path, e, total / options.sample_rate)
     if total == 0:
