@@ -9,6 +9,7 @@ loop."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -49,6 +50,14 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         if task_runner not in (None, "none"):
             raise ConfigError(Errors.E660, runner=task_runner)
         task_runner = "none"
+    if task_runner == "none" and n_workers is None:
+        from qa_pipeline.pipeline.runner import auto_workers
+
+        n_workers = auto_workers(config, total)
+        config = dataclasses.replace(config, workers=n_workers)
+        if n_workers > 1:
+            print(f"{n_workers} worker processes, one per core (set --workers 1 for one)", file=sys.stderr)
+    n_workers = n_workers or 1
     if task_runner is None and n_workers > 1:
         task_runner = "dask"  # several worker processes, each with its own models (threads would share one)
     if task_runner != "none":

@@ -472,7 +472,9 @@ class PipelineConfig:
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
     privacy: PrivacyOptions = field(default_factory=PrivacyOptions)
-    workers: int = 1
+    workers: int | None = None
+    """Worker processes for a folder run, each with its own models. None (not set): the library runs one process,
+    and `qa-pipeline run --task-runner none` picks them (pipeline.runner.auto_workers: one per core on the CPU)."""
 
     def hash(self) -> str:
         """Hash of every option that changes the outputs (not workers, not the ingest lookup)."""

@@ -73,3 +73,51 @@ def test_warm_loads_the_analysis_and_privacy_resources():
     resources = pool.for_config(config)
     assert "en" in resources.analysis._nlp and resources.analysis._matchers  # spaCy and the scripts' matchers
     assert resources.privacy._analyzer is not None  # Presidio
+
+
+def test_auto_workers_one_per_core_bounded_by_calls_memory_and_device(monkeypatch):
+    """With no workers configured, `qa-pipeline run --task-runner none` runs one worker process per core on the
+    CPU, never more than the calls or what memory holds, and one on a GPU."""
+    import psutil
+
+    from qa_pipeline.pipeline import runner
+
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    gb = 10**9
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"available": 100 * gb})())
+    cpu = load_config(None)
+    assert cpu.workers is None
+    assert runner.auto_workers(cpu, 10) == 4
+    assert runner.auto_workers(cpu, 3) == 3 and runner.auto_workers(cpu, 1) == 1 and runner.auto_workers(cpu, 0) == 1
+    assert runner.auto_workers(cpu, None) == 4
+    assert runner.auto_workers(load_config(None, {"asr.device": "cuda"}), 10) == 1
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"available": 6 * gb})())
+    assert runner.auto_workers(cpu, 10) == 2  # 2.5 GB a worker
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"available": 1 * gb})())
+    assert runner.auto_workers(cpu, 10) == 1
+
+
+def test_a_library_run_with_two_workers_stores_what_one_process_stores(tmp_path, english_clip):
+    """Two worker processes (what `qa-pipeline run` picks on 2 cores) give the same calls, utterances and words
+    as one process, each call once."""
+    import multiprocessing
+
+    from qa_pipeline.pipeline.runner import run_folder
+    from qa_pipeline.store.folder import read_dataset
+    from tests.conftest import make_stereo_calls
+
+    if multiprocessing.cpu_count() < 2:
+        pytest.skip("one core: nothing to run in parallel")
+    make_stereo_calls(tmp_path / "calls", english_clip, 2)
+    rows = {}
+    for n in (1, 2):
+        config = load_config(None, {"workers": n})
+        summary = run_folder(tmp_path / "calls", tmp_path / f"data{n}", config)
+        assert summary.count("done") == 2, summary.text()
+        rows[n] = {name: sorted((r["call_id"], r["text"]) for r in read_dataset(tmp_path / f"data{n}", name).to_pylist())
+                   for name in ("utterances",)}
+        rows[n]["words"] = sorted((r["call_id"], r["text"], r["start_s"]) for r in
+                                  read_dataset(tmp_path / f"data{n}", "words").to_pylist())
+        rows[n]["calls"] = sorted(r["call_id"] for r in read_dataset(tmp_path / f"data{n}", "calls").to_pylist())
+    assert len(rows[2]["calls"]) == 2 and rows[2]["words"]
+    assert rows[1] == rows[2]

@@ -434,6 +434,31 @@ class _WorkerState:
     pool: ResourcePool | None = None
 
 
+WORKER_MEMORY_GB = 2.5  # what one worker may hold: Whisper models, spaCy, Presidio, the diarizer of a mono call, and
+# a long call's audio (a 2-hour stereo call peaked at 1.9 GB in one process)
+
+
+def auto_workers(config: PipelineConfig, n_calls: int | None) -> int:
+    """Worker processes for a folder run when none are configured. On the CPU one per core, each CTranslate2 on
+    one thread: the stages around ASR (decoding, PII detection, redaction, roles, analysis) are single-threaded,
+    so one process leaves a core idle most of a call (6 real stereo calls of 140 s on 2 cores: one 2-thread
+    process 44.1 s, two 1-thread workers 30.1 s, start-up included). At most one per call, and one per
+    WORKER_MEMORY_GB of available memory. On a GPU one: the device is what they would share."""
+    if config.asr.device != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = cores
+    try:
+        import psutil
+
+        n = min(n, int(psutil.virtual_memory().available / 1e9 // WORKER_MEMORY_GB))
+    except ImportError:  # pragma: no cover - psutil comes with Dask
+        pass
+    if n_calls is not None:
+        n = min(n, n_calls)
+    return max(1, n)
+
+
 def _worker_init(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     _WorkerState.pool = ResourcePool()
@@ -462,7 +487,8 @@ def run_folder(
     make_private_dirs(Path(data_dir))
     summary = RunSummary()
     done = done_index(data_dir)
-    if config.workers <= 1:
+    workers = config.workers or 1
+    if workers <= 1:
         pool = pool or ResourcePool()
         for f in files:
             o = process_path(f, str(calls_dir), str(data_dir), config, pool, force=force, done=done,
@@ -474,9 +500,9 @@ def run_folder(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        threads = max(1, (os.cpu_count() or 2) // config.workers)
+        threads = max(1, (os.cpu_count() or 2) // workers)
         cfg = config if config.asr.cpu_threads else _with_threads(config, threads)
-        with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_worker_init, initargs=(threads,)) as executor:
             futures = [executor.submit(_process_in_worker, f, str(calls_dir), str(data_dir), cfg, force=force,
                                        done=done, replace=replace, name_unique=names[Path(f).name] == 1)
