@@ -1146,8 +1146,9 @@ def markdown_issue13(r: dict) -> list[str]:
         if st:
             total = sum(st.values())
             parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(st.items(), key=lambda kv: -kv[1]))
-            lines += ["", f"Ours, per stage over the {o['calls']} calls: {parts} (stages {total:.1f} s of the "
-                          f"{o['wall_total_s'][0]:.1f} s process); ASR was given {o['asr_input_s']:.0f} s of speech "
+            lines += ["", f"Ours, per stage over the {o['calls']} calls: {parts} (stage seconds summed over the "
+                          f"calls, {total:.1f} s, in a {o['wall_total_s'][0]:.1f} s process: its worker processes, one "
+                          f"per core, run calls side by side); ASR was given {o['asr_input_s']:.0f} s of speech "
                           f"({100 * o['asr_input_s'] / (2 * o['audio_s']):.0f} % of the channel time), the "
                           "baselines each channel whole (plain) or what faster-whisper's Silero keeps (batched). "
                           "SpokenWOZ has no word transcript: its text is compared with baseline-plain's instead."]
