@@ -97,6 +97,19 @@ def test_auto_workers_one_per_core_bounded_by_calls_memory_and_device(monkeypatc
     assert runner.auto_workers(cpu, 10) == 1
 
 
+def test_a_container_cpu_quota_bounds_the_cores(tmp_path):
+    from qa_pipeline.pipeline.runner import _cgroup_cpus
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("200000 100000\n")
+    assert _cgroup_cpus(str(quota)) == 2
+    quota.write_text("50000 100000\n")
+    assert _cgroup_cpus(str(quota)) == 1
+    quota.write_text("max 100000\n")
+    assert _cgroup_cpus(str(quota)) is None
+    assert _cgroup_cpus(str(tmp_path / "absent")) is None
+
+
 def test_a_library_run_with_two_workers_stores_what_one_process_stores(tmp_path, english_clip):
     """Two worker processes (what `qa-pipeline run` picks on 2 cores) give the same calls, utterances and words
     as one process, each call once."""

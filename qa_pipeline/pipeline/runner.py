@@ -447,7 +447,7 @@ def auto_workers(config: PipelineConfig, n_calls: int | None) -> int:
     if config.asr.device != "cpu":
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = cores
+    n = min(cores, _cgroup_cpus() or cores)
     try:
         import psutil
 
@@ -457,6 +457,16 @@ def auto_workers(config: PipelineConfig, n_calls: int | None) -> int:
     if n_calls is not None:
         n = min(n, n_calls)
     return max(1, n)
+
+
+def _cgroup_cpus(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """Whole CPUs a container's CPU quota allows (cgroup v2 `cpu.max`: "QUOTA PERIOD" or "max PERIOD"); None when
+    there is no quota: the affinity mask then tells the cores."""
+    try:
+        quota, period = Path(path).read_text().split()[:2]
+        return None if quota == "max" else max(1, int(int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def _worker_init(threads: int) -> None:
