@@ -99,7 +99,9 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         run_process_calls = flows_module.run_process_calls
         # the flow's tasks load the config from the file plus these overrides, once per worker process
         if n_workers > 1 and not config.asr.cpu_threads:
-            overrides["asr.cpu_threads"] = max(1, (os.cpu_count() or 2) // n_workers)
+            from qa_pipeline.pipeline.runner import usable_cpus
+
+            overrides["asr.cpu_threads"] = max(1, usable_cpus() // n_workers)
         result = run_process_calls(str(calls_dir), str(data_dir), config_path=config_path, overrides=overrides,
                                    force=force, rubric=rubric, task_runner=task_runner, workers=n_workers,
                                    progress=progress, replace=replace)

@@ -446,8 +446,7 @@ def auto_workers(config: PipelineConfig, n_calls: int | None) -> int:
     WORKER_MEMORY_GB of available memory. On a GPU one: the device is what they would share."""
     if config.asr.device != "cpu":
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = min(cores, _cgroup_cpus() or cores)
+    n = usable_cpus()
     try:
         import psutil
 
@@ -457,6 +456,12 @@ def auto_workers(config: PipelineConfig, n_calls: int | None) -> int:
     if n_calls is not None:
         n = min(n, n_calls)
     return max(1, n)
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on: its affinity mask, within a container's CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, _cgroup_cpus() or cores)
 
 
 def _cgroup_cpus(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
@@ -510,7 +515,7 @@ def run_folder(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        threads = max(1, (os.cpu_count() or 2) // workers)
+        threads = max(1, usable_cpus() // workers)
         cfg = config if config.asr.cpu_threads else _with_threads(config, threads)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_worker_init, initargs=(threads,)) as executor:
