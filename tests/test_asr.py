@@ -262,6 +262,59 @@ def test_batched_decode_equals_unbatched_and_plain_whisper(speech_models):
     assert wer([truth], [ours]) <= wer([truth], [" ".join(plain)]) + 3 / len(truth.split()), (ours, plain)
 
 
+def test_model_weights_are_resolved_once_per_process(monkeypatch):
+    """A call's Transcriber asks for its weights several times and every call has a new Transcriber: the manifest
+    is read once per SpeechModels (0.3 s a call before)."""
+    import qa_pipeline.speech.models as models_module
+    from qa_pipeline.speech.models import SpeechModels
+
+    calls: list[str] = []
+    real = models_module.resolve_whisper
+    monkeypatch.setattr(models_module, "resolve_whisper", lambda spec: calls.append(spec) or real(spec))
+    models = SpeechModels()
+    for _ in range(3):
+        t = models.transcriber(AsrOptions())
+        assert t.model_ref("en") is t.model_ref("en") is t.ref("bundled:tiny.en")
+        t.model_ref("it")
+    assert sorted(calls) == ["bundled:base", "bundled:tiny.en"]
+
+
+@pytest.mark.slow
+def test_temperature_fallback_does_not_encode_again(speech_models, monkeypatch):
+    """A window decoded again at the next temperature reuses its encoder output: on the CPU each window goes
+    through Whisper's encoder once, however many temperatures it falls back through."""
+    import faster_whisper.transcribe as fw
+
+    import qa_pipeline.speech.asr as asr
+
+    samples, rate = _stereo_call()
+    regions = [SpeechRegion(1, 0.3, 4.7), SpeechRegion(0, 4.8, samples.shape[1] / rate)]
+    opts = AsrOptions(temperatures=(0.0, 0.4), share_windows=False)
+    model = speech_models.whisper(speech_models.ref(opts.english_model), opts)
+    encoded: list[int] = []
+    real_encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda features: encoded.append(features.shape[0]) or real_encode(features))
+    monkeypatch.setattr(asr, "_REST_PASSES", 0)
+    # the first window's greedy text reads as too repetitive: that window alone falls back to 0.4
+    ratios = iter([10.0])
+    real_ratio = fw.get_compression_ratio
+    monkeypatch.setattr(fw, "get_compression_ratio", lambda text: next(ratios, None) or real_ratio(text))
+    generated: list[tuple[float, int]] = []
+    real_generate = asr._WindowDecoder._generate
+
+    def generate(self, encoder_output, n, temperature):
+        generated.append((temperature, n))
+        return real_generate(self, encoder_output, n, temperature)
+
+    monkeypatch.setattr(asr._WindowDecoder, "_generate", generate)
+    words = speech_models.transcriber(opts).transcribe(samples, rate, regions, language="en",
+                                                       speaker_of_channel={0: "ch0", 1: "ch1"}).words
+    assert len(pack_windows(regions, opts)) == 2
+    assert generated == [(0.0, 2), (0.4, 1)]  # both windows greedily, then the first one alone, sampled
+    assert sum(encoded) == 2  # each window encoded once
+    assert {w.speaker for w in words} == {"ch0", "ch1"}
+
+
 _RERUN = """
 import json, sys
 from qa_pipeline.audio.decode import load_audio

@@ -29,7 +29,7 @@ import numpy as np
 from qa_pipeline.audio.decode import to_float
 from qa_pipeline.config import AsrOptions
 from qa_pipeline.errors import Errors, TranscriptionError
-from qa_pipeline.speech.weights import ModelRef, resolve_whisper
+from qa_pipeline.speech.weights import ModelRef
 from qa_pipeline.types import AsrInfo, SpeechRegion, Transcript, Word
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ _REST_MIN_S = 1.5  # speech left after a window's last word that is decoded agai
 _REST_PASSES = 2  # at most this many such passes per call
 _LOOP_MIN_TOKENS = 8  # a stretch this long said twice in a row is Whisper looping (see _loops)
 _VIRTUAL_S = 30.0  # item i of a batch sits at i * 30 s on the aligner's timeline (see _WindowDecoder.words)
-_CPU_ENCODE_BATCH = 2  # on the CPU the encoder runs this many windows at a time (see _WindowDecoder.encode)
+_CPU_ENCODE_BATCH = 1  # on the CPU the encoder runs this many windows at a time (see _WindowDecoder.encode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +279,14 @@ class _Decoded:
     temperature: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """A batch's encoder output, and on the CPU its host copy (batch, frames / 2, d_model) float32."""
+
+    output: object  # ctranslate2.StorageView
+    host: np.ndarray | None
+
+
 class _WindowDecoder:
     """Decodes batches of ≤ 30 s audio windows with one model, language and prompt (faster-whisper's internals, as
     BatchedInferencePipeline drives them: features, `encode`, `model.generate` on the batch, `add_word_timestamps`),
@@ -333,22 +341,33 @@ class _WindowDecoder:
         batch = np.zeros((len(features), features[0].shape[0], n), dtype=np.float32)
         for i, f in enumerate(features):  # shape (batch, n_mels, n): zero-padded, as faster-whisper's pad_or_trim
             batch[i, :, : f.shape[-1]] = f
-        encoder_output = self.encode(batch)
-        chosen = self._generate_with_fallback(encoder_output, batch)
-        return self.words(encoder_output, chosen, frames)
+        encoded = self.encode(batch)
+        chosen = self._generate_with_fallback(encoded, batch)
+        return self.words(encoded.output, chosen, frames)
 
-    def encode(self, batch: np.ndarray):
+    def encode(self, batch: np.ndarray) -> _Encoded:
         """Whisper's encoder output for a batch of features (batch, n_mels, frames). On the CPU a whole batch at
-        once is slower per window than a few at a time (8 windows of 30 s: 0.34 s each, against 0.29 s one by one
-        with tiny.en int8 on 2 cores: the activations of a big batch leave the caches), so the CPU encodes
-        _CPU_ENCODE_BATCH windows at a time and the outputs are joined for the decoder; a GPU takes the batch."""
-        if self.model.model.device != "cpu" or batch.shape[0] <= _CPU_ENCODE_BATCH:
-            return self.model.encode(batch)
+        once is slower per window than one window at a time (6 windows of 30 s, tiny.en int8, one thread: 0.64 s
+        each as one batch, 0.60 s two at a time, 0.57 s one by one; two threads 0.34 / 0.32 / 0.31 s: a big batch's
+        activations leave the caches), so the CPU encodes windows one by one and the outputs are joined for the
+        decoder, their host copy kept for the temperature fallback; a GPU takes the batch."""
+        if self.model.model.device != "cpu":
+            return _Encoded(self.model.encode(batch), None)
         import ctranslate2
 
         parts = [np.asarray(self.model.encode(batch[i : i + _CPU_ENCODE_BATCH]))
                  for i in range(0, batch.shape[0], _CPU_ENCODE_BATCH)]
-        return ctranslate2.StorageView.from_array(np.concatenate(parts))
+        host = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return _Encoded(ctranslate2.StorageView.from_array(host), host)
+
+    def subset(self, encoded: _Encoded, features: np.ndarray, rows: Sequence[int]):
+        """The encoder output of some windows of a batch: taken from the host copy on the CPU (a fallback does not
+        encode its windows again), encoded again on a GPU (cheap there, and the batch stays on the device)."""
+        if encoded.host is None:
+            return self.model.encode(features[list(rows)])
+        import ctranslate2
+
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded.host[list(rows)]))
 
     def _generate(self, encoder_output, n: int, temperature: float):
         import ctranslate2
@@ -369,7 +388,7 @@ class _WindowDecoder:
             no_repeat_ngram_size=0, max_length=self.model.max_length, return_scores=True, return_no_speech_prob=True,
             suppress_blank=True, suppress_tokens=self.suppress, **kwargs)
 
-    def _generate_with_fallback(self, encoder_output, features: np.ndarray) -> list[_Decoded | None]:
+    def _generate_with_fallback(self, encoded: _Encoded, features: np.ndarray) -> list[_Decoded | None]:
         """faster-whisper's rule, per window: keep the first temperature whose text is neither too repetitive
         (compression ratio) nor too improbable (average log probability), unless the window is silence (no-speech
         probability high, text improbable); when every temperature fails, the most probable of the not-repetitive
@@ -384,7 +403,7 @@ class _WindowDecoder:
         for k, temperature in enumerate(o.temperatures):
             if not pending:
                 break
-            enc = encoder_output if len(pending) == n else self.encode(features[pending])
+            enc = encoded.output if len(pending) == n else self.subset(encoded, features, pending)
             results = self._generate(enc, len(pending), temperature)
             still: list[int] = []
             for i, res in zip(pending, results):
@@ -447,12 +466,9 @@ class Transcriber:
     def __init__(self, options: AsrOptions, models: SpeechModels):
         self.options = options
         self.models = models
-        self._refs: dict[str, ModelRef] = {}
 
     def ref(self, spec: str) -> ModelRef:
-        if spec not in self._refs:
-            self._refs[spec] = resolve_whisper(spec)
-        return self._refs[spec]
+        return self.models.ref(spec)
 
     def model_ref(self, language: str | None) -> ModelRef:
         """The model a call in `language` is transcribed with: the English one for English when configured, else

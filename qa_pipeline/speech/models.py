@@ -7,7 +7,7 @@ import threading
 
 from qa_pipeline.config import AsrOptions
 from qa_pipeline.errors import Errors, ModelLoadError
-from qa_pipeline.speech.weights import ModelRef
+from qa_pipeline.speech.weights import ModelRef, resolve_whisper
 
 log = logging.getLogger("qa_pipeline")
 
@@ -25,6 +25,15 @@ class SpeechModels:
         self._diarizers: dict[object, object] = {}
         self._diarizer_errors: dict[object, str] = {}
         self._loading: set[tuple] = set()
+        self._refs: dict[str, ModelRef] = {}
+
+    def ref(self, spec: str) -> ModelRef:
+        """The weights `spec` names (resolve_whisper), resolved once per process: a call's Transcriber asks for
+        them several times, and reading the manifest and package versions each time took 0.3 s a call."""
+        with self._lock:
+            if spec not in self._refs:
+                self._refs[spec] = resolve_whisper(spec)
+            return self._refs[spec]
 
     def whisper(self, ref: ModelRef, options: AsrOptions):
         """The faster-whisper model of `ref` on `options.device` (loaded on first use).
