@@ -224,3 +224,42 @@ def test_a_plain_no_at_the_end_is_no_escalation_and_everyday_closings_count():
     results = {c.rule_id: c.result for c in a.compliance}
     assert results["closing.thanks"] == "passed" and results["closing.next_step"] == "passed"
     assert results["opening.company_name"] == "passed"
+
+
+@pytest.mark.parametrize("said, passed", [
+    ("less than a week", True),  # ABCD 9489: asked how long the refund takes
+    ("you should see it within 24 hours", True),
+    ("the card gets to you in three to five days", True),
+    ("it will be sorted by tomorrow", True),
+    ("you have had the card for a week", False),  # a time, not when something will happen
+])
+def test_when_it_will_happen_is_a_next_step(said, passed):
+    lines = [
+        ("agent", 0.5, 5.0, "good afternoon how can i help you"),
+        ("customer", 6.0, 8.0, "how long till my refund arrives"),
+        ("agent", 9.0, 11.0, said),
+        ("customer", 11.5, 12.5, "great thanks for your help"),
+        ("agent", 13.0, 14.0, "a pleasure to help you have a nice day"),
+    ]
+    a = analyse(_facts("support", duration=15.0), _utts(lines), RESOURCES)
+    (rule,) = [c for c in a.compliance if c.rule_id == "closing.next_step"]
+    assert (rule.result == "passed") is passed, rule
+
+
+@pytest.mark.parametrize("said, passed", [
+    ("il rimborso arriverà entro cinque giorni", True),
+    ("in meno di una settimana", True),
+    ("la richiamiamo tra tre o quattro giorni", True),
+    ("ha la carta da una settimana", False),
+])
+def test_when_it_will_happen_is_a_next_step_in_italian(said, passed):
+    lines = [
+        ("agent", 0.5, 5.0, "buongiorno come posso aiutarla"),
+        ("customer", 6.0, 8.0, "quando arriva il rimborso"),
+        ("agent", 9.0, 11.0, said),
+        ("customer", 11.5, 12.5, "grazie mille"),
+        ("agent", 13.0, 14.0, "grazie a lei buona giornata"),
+    ]
+    a = analyse(_facts("support", duration=15.0, language="it"), _utts(lines), RESOURCES)
+    (rule,) = [c for c in a.compliance if c.rule_id == "closing.next_step"]
+    assert (rule.result == "passed") is passed, rule
