@@ -226,40 +226,31 @@ def test_a_plain_no_at_the_end_is_no_escalation_and_everyday_closings_count():
     assert results["opening.company_name"] == "passed"
 
 
-@pytest.mark.parametrize("said, passed", [
-    ("less than a week", True),  # ABCD 9489: asked how long the refund takes
-    ("you should see it within 24 hours", True),
-    ("the card gets to you in three to five days", True),
-    ("it will be sorted by tomorrow", True),
-    ("you have had the card for a week", False),  # a time, not when something will happen
-])
-def test_when_it_will_happen_is_a_next_step(said, passed):
-    lines = [
-        ("agent", 0.5, 5.0, "good afternoon how can i help you"),
-        ("customer", 6.0, 8.0, "how long till my refund arrives"),
-        ("agent", 9.0, 11.0, said),
-        ("customer", 11.5, 12.5, "great thanks for your help"),
-        ("agent", 13.0, 14.0, "a pleasure to help you have a nice day"),
-    ]
-    a = analyse(_facts("support", duration=15.0), _utts(lines), RESOURCES)
-    (rule,) = [c for c in a.compliance if c.rule_id == "closing.next_step"]
-    assert (rule.result == "passed") is passed, rule
+# a support call whose agent answers "how long?" with the line under test, then closes without a next-step phrase
+_WHEN_CALL = {
+    "en": ("good afternoon how can i help you", "how long till my refund arrives", "great thanks for your help",
+           "a pleasure to help you have a nice day"),
+    "it": ("buongiorno come posso aiutarla", "quando arriva il rimborso", "grazie mille", "grazie a lei buona giornata"),
+}
 
 
-@pytest.mark.parametrize("said, passed", [
-    ("il rimborso arriverà entro cinque giorni", True),
-    ("in meno di una settimana", True),
-    ("la richiamiamo tra tre o quattro giorni", True),
-    ("ha la carta da una settimana", False),
+@pytest.mark.parametrize("language, said, passed", [
+    ("en", "less than a week", True),  # ABCD 9489: asked how long the refund takes
+    ("en", "you should see it within 24 hours", True),
+    ("en", "the card gets to you in three to five days", True),
+    ("en", "it will be sorted by tomorrow", True),
+    ("en", "it will be sorted by the end of the week", True),
+    ("en", "you have had the card for a week", False),  # a time, not when something will happen
+    ("en", "by the way my colleague is off", False),
+    ("it", "il rimborso arriverà entro cinque giorni", True),
+    ("it", "in meno di una settimana", True),
+    ("it", "la richiamiamo tra tre o quattro giorni", True),
+    ("it", "ha la carta da una settimana", False),
 ])
-def test_when_it_will_happen_is_a_next_step_in_italian(said, passed):
-    lines = [
-        ("agent", 0.5, 5.0, "buongiorno come posso aiutarla"),
-        ("customer", 6.0, 8.0, "quando arriva il rimborso"),
-        ("agent", 9.0, 11.0, said),
-        ("customer", 11.5, 12.5, "grazie mille"),
-        ("agent", 13.0, 14.0, "grazie a lei buona giornata"),
-    ]
-    a = analyse(_facts("support", duration=15.0, language="it"), _utts(lines), RESOURCES)
+def test_when_it_will_happen_is_a_next_step(language, said, passed):
+    opening, question, thanks, goodbye = _WHEN_CALL[language]
+    lines = [("agent", 0.5, 5.0, opening), ("customer", 6.0, 8.0, question), ("agent", 9.0, 11.0, said),
+             ("customer", 11.5, 12.5, thanks), ("agent", 13.0, 14.0, goodbye)]
+    a = analyse(_facts("support", duration=15.0, language=language), _utts(lines), RESOURCES)
     (rule,) = [c for c in a.compliance if c.rule_id == "closing.next_step"]
     assert (rule.result == "passed") is passed, rule
