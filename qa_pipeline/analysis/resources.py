@@ -7,7 +7,7 @@ import threading
 
 from qa_pipeline.analysis.compliance import Rule, Script, ScriptMatcher, load_scripts
 from qa_pipeline.analysis.events import event_matcher
-from qa_pipeline.analysis.nlp import load_nlp
+from qa_pipeline.analysis.nlp import SpacyPipelines
 from qa_pipeline.analysis.sentiment import SentimentModel
 from qa_pipeline.config import AnalysisOptions
 
@@ -20,8 +20,9 @@ class AnalysisResources:
     globals, so two configurations in one process (tests, a flow run per campaign, the review app) never see each
     other's scripts. Safe to share between threads: construction is serialised, matching itself is read-only."""
 
-    def __init__(self, options: AnalysisOptions = AnalysisOptions()):
+    def __init__(self, options: AnalysisOptions = AnalysisOptions(), spacy: SpacyPipelines | None = None):
         self.options = options
+        self.spacy = spacy or SpacyPipelines()  # the process's shared pipelines (ResourcePool's), else its own
         self._lock = threading.RLock()
         self._nlp: dict[str, object] = {}
         self._scripts: dict[tuple[str, ...], tuple[Script, ...]] = {}
@@ -33,7 +34,7 @@ class AnalysisResources:
     def nlp(self, language: str):
         with self._lock:
             if language not in self._nlp:
-                self._nlp[language] = load_nlp(language)
+                self._nlp[language] = self.spacy.analysis(language)
             return self._nlp[language]
 
     def scripts(self, campaign: str | None) -> tuple[Script, ...]:
@@ -50,7 +51,7 @@ class AnalysisResources:
         key = (repr(script), language)  # the whole script: company names or a forbidden list change it
         with self._lock:
             if key not in self._matchers:
-                self._matchers[key] = ScriptMatcher(script, self.nlp(language))
+                self._matchers[key] = ScriptMatcher(script, self.nlp(language), ner=self.spacy.entities)
             return self._matchers[key]
 
     def event_matcher(self, language: str) -> ScriptMatcher:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from qa_pipeline.analysis.nlp import SpacyPipelines
 from qa_pipeline.analysis.resources import AnalysisResources
 from qa_pipeline.config import PipelineConfig
 from qa_pipeline.privacy.detect import PrivacyResources
@@ -30,6 +31,7 @@ class ResourcePool:
     def __init__(self, speech: SpeechModels | None = None):
         self.speech = speech or SpeechModels()
         self._lock = threading.Lock()
+        self.spacy = SpacyPipelines()  # one English pipeline for the analysis and the PII detector
         self._analysis: dict[str, AnalysisResources] = {}
         self._privacy: dict[str, PrivacyResources] = {}
 
@@ -38,9 +40,9 @@ class ResourcePool:
         privacy = repr(config.privacy)
         with self._lock:
             if key not in self._analysis:
-                self._analysis[key] = AnalysisResources(config.analysis)
+                self._analysis[key] = AnalysisResources(config.analysis, self.spacy)
             if privacy not in self._privacy:
-                self._privacy[privacy] = PrivacyResources(config.privacy)
+                self._privacy[privacy] = PrivacyResources(config.privacy, self.spacy)
             return Resources(self.speech, self._analysis[key], self._privacy[privacy])
 
     def warm(self, config: PipelineConfig, languages=("en",)) -> None:

