@@ -169,6 +169,21 @@ def test_names_and_addresses(privacy):
     assert (1, "ADDRESS", "forty two Elm Grove") in found and "ADDRESS" in _types(found, 1)
 
 
+def test_spacy_runs_once_over_all_of_a_calls_utterances(privacy, monkeypatch):
+    """Presidio's spaCy pass is one batch per call (nlp.pipe), not one pipeline run per utterance; each utterance
+    keeps its own findings (an empty one is skipped)."""
+    engine = privacy.analyzer.nlp_engine
+    batches, singles = [], []
+    real_batch = engine.process_batch
+    monkeypatch.setattr(engine, "process_batch", lambda texts, *a, **k: batches.append(list(texts)) or
+                        real_batch(texts, *a, **k))
+    monkeypatch.setattr(engine, "process_text", lambda *a, **k: singles.append(a) or pytest.fail("one by one"))
+    found = _found(privacy, ["Hello, my name is Sarah Collins.", " ", "My e-mail is sarah.collins@gmail.com.",
+                             "And the card is 4716 2083 5519 4420."])
+    assert len(batches) == 1 and len(batches[0]) == 3 and not singles
+    assert (0, "PERSON", "Sarah Collins") in found
+    assert (2, "EMAIL_ADDRESS", "sarah.collins@gmail.com") in found and (3, "CREDIT_CARD", "4716 2083 5519 4420") in found
+
 def test_overlapping_findings_become_one_span():
     a = Finding(0, "PHONE_NUMBER", 5, 15, 0.7, "x")
     b = Finding(0, "CREDIT_CARD", 0, 19, 0.95, "y")
