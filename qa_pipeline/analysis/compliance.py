@@ -274,14 +274,14 @@ class ScriptMatcher:
     """spaCy matchers built once per (script, nlp).
 
     `ner`: what gives the English entity recogniser for the company-name fallback when it is first needed
-    (AnalysisResources passes its shared pipelines' `entities`); None: the package's recogniser loaded on its own."""
+    (AnalysisResources passes its shared pipelines' `entities`); None: no recogniser (organisation nouns only)."""
 
     def __init__(self, script: Script, nlp, ner: Callable[[], object] | None = None):
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.script = script
         self.nlp = nlp
-        self._load_ner = ner or _load_ner
+        self._load_ner = ner or (lambda: None)
         self.phrase_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.token_matcher = Matcher(nlp.vocab)
         self.set_phrases: dict[str, tuple[str, ...]] = {}
@@ -651,17 +651,6 @@ def _organisation_fallback(rule: Rule, per_set: dict[str, list[Match]], matcher:
             hits.append(_match(u, s, e, confidence, "organisation", f"{rule.id}#organisation", u.text))
     out[f"{rule.id}#organisation"] = [m for m in hits if in_window(m)]
     return out
-
-
-def _load_ner():
-    """The packaged English model's entity recogniser alone (tok2vec + ner: about 0.5 s to load), or None."""
-    from qa_pipeline.analysis.nlp import _EN_PACKAGE, import_spacy
-
-    spacy = import_spacy()
-    try:
-        return spacy.load(_EN_PACKAGE, exclude=["tagger", "parser", "senter", "attribute_ruler", "lemmatizer"])
-    except (OSError, ImportError, ValueError):
-        return None
 
 
 def _as_organisation(m: Match) -> Match:

@@ -61,12 +61,6 @@ def import_spacy():
     return import_without_torch("spacy")
 
 
-def load_nlp(language: str):
-    """A spaCy pipeline of its own for `language`: the packaged English model (tagger and lemmatizer), else a blank
-    one. A process that runs calls shares one SpacyPipelines instead."""
-    return SpacyPipelines().analysis(language)
-
-
 # what each user of the shared English pipeline leaves out (spaCy's per-call `disable`)
 _ANALYSIS_SKIPS = ("ner",)  # phrase and pattern matching reads tokens, tags and lemmas
 _ENTITY_SKIPS = ("tagger", "attribute_ruler", "lemmatizer")  # its entity recogniser has its own token vectors

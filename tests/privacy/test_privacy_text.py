@@ -184,6 +184,7 @@ def test_spacy_runs_once_over_all_of_a_calls_utterances(privacy, monkeypatch):
     assert (0, "PERSON", "Sarah Collins") in found
     assert (2, "EMAIL_ADDRESS", "sarah.collins@gmail.com") in found and (3, "CREDIT_CARD", "4716 2083 5519 4420") in found
 
+
 def test_overlapping_findings_become_one_span():
     a = Finding(0, "PHONE_NUMBER", 5, 15, 0.7, "x")
     b = Finding(0, "CREDIT_CARD", 0, 19, 0.95, "y")
