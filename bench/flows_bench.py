@@ -1,4 +1,6 @@
-"""Throughput of the process_calls flow with 1 and with 2 worker processes on this machine (`make bench`).
+"""Throughput of the process_calls flow with 1 worker and with 2 worker processes on this machine (`make bench`):
+the thread runner (one process), the local process pool (what `qa-pipeline run` uses with several cores) and a
+Dask LocalCluster, run one after another on the same calls.
 
     python bench/flows_bench.py [--calls DIR] [--limit N] [--out bench/results]
 
@@ -49,9 +51,9 @@ def main() -> int:
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     results = []
-    for workers, runner in ((1, "thread"), (2, "dask")):
+    for workers, runner in ((1, "thread"), (2, "process"), (2, "dask")):
         threads = max(1, cores // workers)
-        summary = run_process_calls(str(calls), str(work / f"data-{workers}"), task_runner=runner, workers=workers,
+        summary = run_process_calls(str(calls), str(work / f"data-{runner}"), task_runner=runner, workers=workers,
                                     overrides={"asr.cpu_threads": threads})
         c = summary["counts"]
         results.append({"workers": workers, "task_runner": runner, "cpu_threads_per_worker": threads,
@@ -62,12 +64,13 @@ def main() -> int:
         print(f"{workers} worker(s) [{runner}]: {c['done']} calls ({summary['audio_s'] / 60:.1f} min audio) in "
               f"{summary['wall_s']:.0f} s -> {summary['calls_per_hour']:.0f} calls/hour, "
               f"{results[-1]['x_realtime']}x realtime")
-    speedup = results[1]["calls_per_hour"] / results[0]["calls_per_hour"] if results[0]["calls_per_hour"] else 0
-    print(f"2 workers / 1 worker: {speedup:.2f}x on {cores} cores")
+    speedups = {r["task_runner"]: round(r["calls_per_hour"] / results[0]["calls_per_hour"], 2)
+                if results[0]["calls_per_hour"] else 0 for r in results[1:]}
+    print(f"2 workers / 1 worker on {cores} cores: " + ", ".join(f"{k} {v:.2f}x" for k, v in speedups.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "flows_bench.json"
     out.write_text(json.dumps({"cores": cores, "calls_dir": str(args.calls), "results": results,
-                               "speedup_2_vs_1": round(speedup, 2)}, indent=1))
+                               "speedup_2_vs_1": speedups}, indent=1))
     print(f"written {out}")
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,9 +1,10 @@
 """The `process_calls` flow: discover new calls, process each as a mapped task, score, summarise.
 
 Thin over the library: every step is a `qa_pipeline` function (see flows/tasks.py). Where the per-call tasks run
-is the task runner's business: threads of this process (`thread`, the default), a Dask LocalCluster of worker
-processes (`dask`) or an existing Dask cluster (`dask=tcp://scheduler:8786`). Each worker process loads the
-models once, on its first call.
+is the task runner's business: threads of this process (`thread`), local worker processes (`process`, what the CLI
+uses with several workers), a Dask LocalCluster of worker processes (`dask`) or an existing Dask cluster
+(`dask=tcp://scheduler:8786`). Each worker process loads the models once: the `process` runner's as they start,
+the others on their first call.
 
     python -m flows.process_calls CALLS_DIR DATA_DIR [--task-runner dask]
 """
@@ -21,7 +22,7 @@ from typing import Callable
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from flows.tasks import (
     config_of,
@@ -32,18 +33,22 @@ from flows.tasks import (
     stage_timings,
     worker_pool,
 )
+from qa_pipeline.pipeline.runner import usable_cpus
 
 # In-process callers (the CLI's progress bar) get each outcome as it completes; not a flow parameter, since
 # parameters must be serializable and a deployment has no one to call back.
 _progress: Callable[[dict], None] | None = None
 
 
-def make_task_runner(spec: str | None = None, *, workers: int = 1):
+def make_task_runner(spec: str | None = None, *, workers: int = 1, config_path: str | None = None,
+                     overrides: dict | None = None, languages: tuple[str | None, ...] = ("en",)):
     """Build the task runner named by `spec`.
 
     Args:
-        spec: `thread` (default: this process, `workers` threads), `dask` (a LocalCluster of `workers` processes,
-            at least 2) or `dask=ADDRESS` (the scheduler of a running Dask cluster, e.g. tcp://10.0.0.5:8786).
+        spec: `thread` (default: this process, `workers` threads), `process` (`workers` local processes, see
+            LocalProcessRunner; `config_path`, `overrides` and `languages` say which models each loads as it
+            starts), `dask` (a LocalCluster of `workers` processes, at least 2) or `dask=ADDRESS` (the scheduler
+            of a running Dask cluster, e.g. tcp://10.0.0.5:8786).
 
     Raises:
         ValueError: an unknown spec; the message lists the accepted forms.
@@ -51,6 +56,9 @@ def make_task_runner(spec: str | None = None, *, workers: int = 1):
     spec = (spec or "thread").strip()
     if spec == "thread":
         return ThreadPoolTaskRunner(max_workers=max(1, workers))
+    if spec == "process":
+        n = max(1, workers)
+        return LocalProcessRunner(n, max(1, usable_cpus() // n), config_path, overrides, tuple(languages))
     if spec == "dask" or spec.startswith("dask="):
         try:
             from prefect_dask import DaskTaskRunner
@@ -72,7 +80,56 @@ def make_task_runner(spec: str | None = None, *, workers: int = 1):
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                               cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})
-    raise ValueError(f"unknown task runner {spec!r}; accepted: thread, dask, dask=ADDRESS (e.g. dask=tcp://host:8786)")
+    raise ValueError(f"unknown task runner {spec!r}; accepted: thread, process, dask, dask=ADDRESS (e.g. dask=tcp://host:8786)")
+
+
+class LocalProcessRunner(ProcessPoolTaskRunner):
+    """Prefect's process pool for a local run: `workers` processes, each with its share of the cores and its own
+    models (flows.tasks.init_process_worker), the per-call tasks spread over them. `start()` launches them, and
+    they load their models, before the flow runs: while Prefect's temporary API starts (seconds of its own), not
+    after. The flow's run uses this started pool (`duplicate` is itself), which the run's end shuts down."""
+
+    def __init__(self, workers: int, threads: int, config_path: str | None, overrides: dict | None,
+                 languages: tuple[str | None, ...]):
+        from flows.tasks import init_process_worker
+
+        super().__init__(max_workers=workers, initializer=init_process_worker,
+                         initargs=(threads, config_path, overrides, languages))
+        self._users = 0
+
+    def start(self) -> None:
+        """Launch the worker processes now (each loads its models at once); idempotent."""
+        if self._users:
+            return
+        self.__enter__()
+        for _ in range(self._max_workers):  # one trivial job per worker: the pool starts processes on demand
+            self._executor.submit(os.getpid)
+
+    def duplicate(self) -> LocalProcessRunner:
+        return self
+
+    def __reduce__(self):
+        # the flow, and with it its task runner, travels with every task to the workers (Prefect's context) and
+        # is not used there; a started pool holds a queue that cannot travel: an unstarted plain one stands in
+        return ProcessPoolTaskRunner, (self._max_workers,)
+
+    def __enter__(self) -> LocalProcessRunner:
+        self._users += 1
+        if self._users == 1:
+            super().__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        self._users -= 1
+        if self._users <= 0:
+            self._users = 0
+            super().__exit__(exc_type, exc_value, traceback)
+
+    def shutdown(self) -> None:
+        """Stop the workers whoever started them (a run that ended before its flow did)."""
+        if self._users:
+            self._users = 1
+            self.__exit__(None, None, None)
 
 
 def ensure_api(*, start_timeout_s: int = 180) -> str:
@@ -191,24 +248,29 @@ def retention_step(data_dir: str, config_path: str | None, overrides: dict | Non
 def nightly_ingest(calls_dir: str, data_dir: str, config_path: str | None = None, task_runner: str = "thread",
                    workers: int = 1, rubric: str | None = None) -> dict:
     """Deployment entry point: `process_calls` as a subflow on the task runner named by `task_runner`."""
-    runner = make_task_runner(task_runner, workers=workers)
+    runner = make_task_runner(task_runner, workers=workers, config_path=config_path)
     return process_calls.with_options(task_runner=runner)(calls_dir, data_dir, config_path, rubric=rubric)
 
 
 def run_process_calls(calls_dir: str, data_dir: str, *, config_path: str | None = None,
                       overrides: dict | None = None, force: bool = False, rubric: str | None = None,
                       task_runner: str | None = None, workers: int = 1,
-                      progress: Callable[[dict], None] | None = None, replace: bool = False) -> dict:
-    """Run `process_calls` in this process (the CLI's path): `progress` gets every outcome as it completes."""
+                      progress: Callable[[dict], None] | None = None, replace: bool = False,
+                      languages: tuple[str | None, ...] = ("en",)) -> dict:
+    """Run `process_calls` in this process (the CLI's path): `progress` gets every outcome as it completes.
+    `languages`: those the calls are in (None: unknown), whose models the `process` runner's workers load at once."""
     global _progress
-    runner = make_task_runner(task_runner, workers=workers)
-    ensure_api()  # at once when the CLI started it already (start_api)
+    runner = task_runner if isinstance(task_runner, TaskRunner) else make_task_runner(
+        task_runner, workers=workers, config_path=config_path, overrides=overrides, languages=languages)
     _progress = progress
     try:
+        ensure_api()  # at once when the CLI started it already (start_api)
         return process_calls.with_options(task_runner=runner)(
             str(calls_dir), str(data_dir), config_path, overrides, force=force, rubric=rubric, replace=replace)
     finally:
         _progress = None
+        if isinstance(runner, LocalProcessRunner):
+            runner.shutdown()
 
 
 def _report(outcome: dict) -> None:

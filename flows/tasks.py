@@ -7,6 +7,7 @@ library records it in the `failures` dataset and the task returns a "failed" out
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections import Counter
 from dataclasses import asdict
@@ -85,6 +86,19 @@ _WORKER_POOL = ResourcePool()
 def worker_pool() -> ResourcePool:
     """This process's pool. A function, so that Dask pickles tasks by reference to it, never the pool itself."""
     return _WORKER_POOL
+
+
+def init_process_worker(threads: int, config_path: str | None, overrides: dict | None,
+                        languages: tuple[str | None, ...]) -> None:
+    """A local worker process's start (the `process` task runner's initializer): the math libraries get their
+    share of the cores, then the models and analysis resources load at once, while the other workers start, not
+    on the first call. A failed load is met again, and recorded, by the call that needs it."""
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[k] = str(threads)
+    try:
+        worker_pool().warm(config_of(config_path, overrides), languages)
+    except Exception as e:  # noqa: BLE001 - loading ahead is an optimisation (see above)
+        logging.getLogger("qa_pipeline").debug("loading ahead failed: %s", e)
 
 
 # ---- discovery ------------------------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ DEMO_CONFIG = DEMO_CALLS.parent / "config.yaml"
 def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *, device: str | None,
          workers: int | None, force: bool, rubric: str | None = None, task_runner: str | None = None,
          verbose: bool = False, orchestrator: Callable[[], Any] | None = None, replace: bool = False) -> int:
-    """Process a calls folder; `task_runner` is None/thread/dask/dask=ADDRESS (the process_calls flow, in this
-    process; needs `orchestrator`) or `none` (the library's own loop, no Prefect). `replace`: a recording whose
-    call_id is stored with other content replaces that call (else it fails with E120)."""
+    """Process a calls folder; `task_runner` is None/thread/process/dask/dask=ADDRESS (the process_calls flow, in
+    this process; needs `orchestrator`; None = process with several workers, else thread) or `none` (the
+    library's own loop, no Prefect). `replace`: a recording whose call_id is stored with other content replaces
+    that call (else it fails with E120)."""
     from tqdm import tqdm
 
     from qa_pipeline.pipeline.ingest import discover
@@ -50,7 +51,7 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
         if task_runner not in (None, "none"):
             raise ConfigError(Errors.E660, runner=task_runner)
         task_runner = "none"
-    if task_runner == "none" and n_workers is None:
+    if task_runner in (None, "none", "process") and n_workers is None:
         from qa_pipeline.pipeline.runner import auto_workers
 
         n_workers = auto_workers(config, total)
@@ -59,16 +60,33 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
             print(f"{n_workers} worker processes, one per core (set --workers 1 for one)", file=sys.stderr)
     n_workers = n_workers or 1
     if task_runner is None and n_workers > 1:
-        task_runner = "dask"  # several worker processes, each with its own models (threads would share one)
+        task_runner = "process"  # several worker processes, each with its own models (threads would share one)
+    runner = None  # the `process` runner, started while Prefect's API starts
     if task_runner != "none":
         # before Prefect is imported: it reads its settings once
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
         flows_module = orchestrator()
+        languages = _languages(calls_dir, config)
+        if n_workers > 1 and not config.asr.cpu_threads:
+            # the flow's tasks load the config from the file plus these overrides, once per worker process
+            from qa_pipeline.pipeline.runner import usable_cpus
+
+            overrides["asr.cpu_threads"] = max(1, usable_cpus() // n_workers)
 
         def warm() -> None:  # the thread runner's tasks run in this process: load what they need meanwhile
-            flows_module.warm_worker(config_path, overrides, _languages(calls_dir, config))
+            flows_module.warm_worker(config_path, overrides, languages)
 
+        if task_runner == "process":
+            try:
+                runner = flows_module.make_task_runner("process", workers=n_workers, config_path=config_path,
+                                                       overrides=overrides, languages=languages)
+            except ValueError as e:
+                raise ConfigError(Errors.E662, error=e) from e
+            warm = runner.start  # its worker processes load their models
         task_runner = _flow_ready(flows_module, task_runner, verbose=verbose, remote=remote, warm=warm)
+        if task_runner == "none" and runner is not None:
+            runner.shutdown()
+            config = dataclasses.replace(config, workers=n_workers)
     if remote and task_runner == "none":
         raise ConfigError(Errors.E661)
     bar = tqdm(total=total, unit="call", desc="calls", file=sys.stderr)
@@ -97,14 +115,9 @@ def _run(calls_dir: Path | str, data_dir: Path | str, config_path: str | None, *
             scored = None
     else:
         run_process_calls = flows_module.run_process_calls
-        # the flow's tasks load the config from the file plus these overrides, once per worker process
-        if n_workers > 1 and not config.asr.cpu_threads:
-            from qa_pipeline.pipeline.runner import usable_cpus
-
-            overrides["asr.cpu_threads"] = max(1, usable_cpus() // n_workers)
         result = run_process_calls(str(calls_dir), str(data_dir), config_path=config_path, overrides=overrides,
-                                   force=force, rubric=rubric, task_runner=task_runner, workers=n_workers,
-                                   progress=progress, replace=replace)
+                                   force=force, rubric=rubric, task_runner=runner or task_runner,
+                                   workers=n_workers, progress=progress, replace=replace, languages=languages)
         bar.close()
         print(_flow_summary_text(result))
         _print_run_hints(data_dir, [o["call_id"] for o in result.get("outcomes", ())
@@ -135,7 +148,8 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
     except ValueError as e:
         raise ConfigError(Errors.E662, error=e) from e
     pending = start_api()
-    if warm is not None and (task_runner or "thread") == "thread":
+    local = (task_runner or "thread") in ("thread", "process")  # this machine's processes run the calls
+    if warm is not None and local:
         try:
             warm()
         except Exception as e:  # noqa: BLE001 - loading ahead is an optimisation: each call meets the error
@@ -143,7 +157,7 @@ def _flow_ready(flows_module, task_runner: str | None, *, verbose: bool, remote:
     try:
         pending.result()
     except (RuntimeError, OSError) as e:
-        if remote or (task_runner or "thread") != "thread":
+        if remote or not local:
             raise ConfigError(Errors.E663, error=e) from e
         log.warning("Prefect API unavailable (%s): running the calls without the flow", e)
         return "none"
@@ -291,9 +305,11 @@ def main(argv: list[str] | None = None, *, orchestrator: Callable[[], Any] | Non
                           "that call, its rows in every dataset (without it: refused, E120)")
     run.add_argument("--rubric", help="rubric YAML for the scores (default: the job-description rubric)")
     run.add_argument("--task-runner", metavar="RUNNER", default=None,
-                     help="where the per-call tasks of the process_calls flow run: thread (default, this "
-                          "process), dask (a local Dask cluster of --workers processes), dask=ADDRESS (a running "
-                          "Dask scheduler, e.g. dask=tcp://10.0.0.5:8786), or none (no Prefect: the library loop)")
+                     help="where the per-call tasks of the process_calls flow run: process (the default on a "
+                          "CPU with several cores: --workers local processes, one per core unless given), thread "
+                          "(the default with one worker: this process), dask (a local Dask cluster of --workers "
+                          "processes), dask=ADDRESS (a running Dask scheduler, e.g. dask=tcp://10.0.0.5:8786), or "
+                          "none (no Prefect: the library loop, also one process per core)")
     rescore = sub.add_parser("rescore", help="recompute call scores and weekly scorecards from stored data")
     rescore.add_argument("--data", type=Path, required=True)
     rescore.add_argument("--rubric", help="rubric YAML (default: the job-description rubric)")

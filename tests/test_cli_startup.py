@@ -45,9 +45,17 @@ def test_models_load_while_the_server_starts():
     assert flows.events == ["start_api", "warm"]
 
 
+def test_local_worker_processes_start_while_the_server_starts():
+    flows = _FakeFlows()
+    assert _flow_ready(flows, "process", verbose=False, remote=False, warm=flows.warm) == "process"
+    assert flows.events == ["start_api", "warm"]
+
+
 def test_a_server_that_does_not_start_leaves_the_run_to_the_library():
     flows = _FakeFlows(RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server."))
     assert _flow_ready(flows, "thread", verbose=False, remote=False, warm=flows.warm) == "none"
+    flows = _FakeFlows(RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server."))
+    assert _flow_ready(flows, "process", verbose=False, remote=False, warm=flows.warm) == "none"
 
 
 def test_the_dask_runner_does_not_load_models_in_the_cli_process():

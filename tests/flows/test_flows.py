@@ -69,8 +69,27 @@ def test_task_runner_specs():
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == 3
     remote = make_task_runner("dask=tcp://10.0.0.5:8786")
     assert remote.address == "tcp://10.0.0.5:8786"
-    with pytest.raises(ValueError, match="accepted: thread, dask, dask=ADDRESS"):
+    with pytest.raises(ValueError, match="accepted: thread, process, dask, dask=ADDRESS"):
         make_task_runner("ray")
+
+
+def test_the_local_process_pool_travels_unstarted():
+    """The `process` runner: n worker processes sharing the cores; Prefect sends the flow, and so its runner,
+    with every task: the started pool (its queue cannot be pickled) travels as an unstarted plain one."""
+    import cloudpickle
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from flows import make_task_runner
+    from flows.process_calls import LocalProcessRunner
+
+    runner = make_task_runner("process", workers=2, config_path=None, overrides={"asr.cpu_threads": 1},
+                              languages=("en",))
+    assert isinstance(runner, LocalProcessRunner) and runner._max_workers == 2
+    assert runner.duplicate() is runner  # the flow runs on the pool started before it
+    with runner:
+        twin = cloudpickle.loads(cloudpickle.dumps(runner))
+        assert type(twin) is ProcessPoolTaskRunner and twin._max_workers == 2 and twin._executor is None
+    assert runner._executor is None  # stopped when the flow's `with` ends
 
 
 def test_only_transient_io_is_retried():
@@ -179,6 +198,28 @@ def test_dask_local_cluster_writes_the_same_rows(in_process_run, flow_corpus, tm
     assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
     for dataset in ("calls", "utterances", "words", "metrics", "compliance", "sentiment", "failures", "call_scores"):
         a, b = _rows(dask_data, dataset), _rows(data, dataset)
+        assert len(a) == len(b), dataset
+        for x, y in zip(a, b):
+            assert x == y, (dataset, {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)})
+
+
+@pytest.mark.slow
+def test_local_process_pool_starts_before_the_flow_and_writes_the_same_rows(in_process_run, flow_corpus, tmp_path,
+                                                                           prefect_api):
+    """The default local run with several workers (`qa-pipeline run`): the worker processes start, and load their
+    models, before the flow runs; the calls spread over them; the rows are those of one process."""
+    from flows import make_task_runner, run_process_calls
+
+    data, _, _ = in_process_run
+    out = tmp_path / "data"
+    runner = make_task_runner("process", workers=2, overrides=SAME_THREADS, languages=("en",))
+    runner.start()
+    assert len(runner._executor._processes) == 2  # launched before the flow
+    summary = run_process_calls(str(flow_corpus), str(out), overrides=SAME_THREADS, task_runner=runner)
+    assert runner._executor is None  # stopped with the run
+    assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
+    for dataset in ("calls", "utterances", "words", "metrics", "compliance", "sentiment", "failures", "call_scores"):
+        a, b = _rows(out, dataset), _rows(data, dataset)
         assert len(a) == len(b), dataset
         for x, y in zip(a, b):
             assert x == y, (dataset, {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)})
