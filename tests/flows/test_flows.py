@@ -37,6 +37,15 @@ def _rows(data, dataset: str) -> list[dict]:
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
+def _assert_same_rows(data, reference) -> None:
+    """Every dataset a run writes holds the same rows in `data` as in `reference`."""
+    for dataset in ("calls", "utterances", "words", "metrics", "compliance", "sentiment", "failures", "call_scores"):
+        a, b = _rows(data, dataset), _rows(reference, dataset)
+        assert len(a) == len(b), dataset
+        for x, y in zip(a, b):
+            assert x == y, (dataset, {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)})
+
+
 def test_flows_are_registered_and_prefect_yaml_points_at_them():
     import importlib
 
@@ -196,11 +205,7 @@ def test_dask_local_cluster_writes_the_same_rows(in_process_run, flow_corpus, tm
     summary = run_process_calls(str(flow_corpus), str(dask_data), overrides=SAME_THREADS, task_runner="dask",
                                 workers=2)
     assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
-    for dataset in ("calls", "utterances", "words", "metrics", "compliance", "sentiment", "failures", "call_scores"):
-        a, b = _rows(dask_data, dataset), _rows(data, dataset)
-        assert len(a) == len(b), dataset
-        for x, y in zip(a, b):
-            assert x == y, (dataset, {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)})
+    _assert_same_rows(dask_data, data)
 
 
 @pytest.mark.slow
@@ -218,11 +223,7 @@ def test_local_process_pool_starts_before_the_flow_and_writes_the_same_rows(in_p
     summary = run_process_calls(str(flow_corpus), str(out), overrides=SAME_THREADS, task_runner=runner)
     assert runner._executor is None  # stopped with the run
     assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
-    for dataset in ("calls", "utterances", "words", "metrics", "compliance", "sentiment", "failures", "call_scores"):
-        a, b = _rows(out, dataset), _rows(data, dataset)
-        assert len(a) == len(b), dataset
-        for x, y in zip(a, b):
-            assert x == y, (dataset, {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)})
+    _assert_same_rows(out, data)
 
 
 @pytest.mark.slow
